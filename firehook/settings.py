@@ -1,0 +1,86 @@
+"""Settings, read from `FIREHOOK_*` environment variables (and a `.env` file)."""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import cached_property
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./firehook.db"
+
+
+class Settings(BaseSettings):
+    """Every knob of every role; the README lists them with their defaults."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FIREHOOK_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    database_url: str = DEFAULT_DATABASE_URL
+    database_pool_size: int = Field(default=10, ge=1)
+    database_max_overflow: int = Field(default=10, ge=0)
+    secret_key: str | None = None
+    secret_key_file: str = "./firehook.key"
+    previous_secret_keys: str = ""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    public_base_url: str | None = None
+    log_format: Literal["console", "json"] = "console"
+    log_level: str = "INFO"
+
+    webhook_max_body_bytes: int = Field(default=1024 * 1024, ge=1)
+    webhook_rate_per_trigger: float = Field(default=50.0, gt=0)
+    webhook_burst_per_trigger: int = Field(default=100, ge=1)
+    webhook_rate_per_ip: float = Field(default=100.0, gt=0)
+    webhook_burst_per_ip: int = Field(default=200, ge=1)
+    trusted_proxies: str = ""
+    trigger_cache_ttl_sec: float = Field(default=2.0, ge=0)
+
+    kafka_bootstrap_servers: str | None = None
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: str | None = None
+    kafka_ssl_cafile: str | None = None
+    kafka_enable_idempotence: bool = True
+    kafka_create_topics: bool = True
+    kafka_partitions: int = Field(default=12, ge=1)
+    kafka_replication_factor: int = Field(default=1, ge=1)
+    kafka_consumer_group: str = "firehook-consumer"
+    topic_fires: str = "firehook.fires"
+    topic_runs: str = "firehook.runs"
+    topic_run_results: str = "firehook.run-results"
+    topic_fires_dlq: str = "firehook.fires.dlq"
+
+    scheduler_resync_sec: float = Field(default=30.0, gt=0)
+    consumer_batch_size: int = Field(default=500, ge=1)
+    dispatch_concurrency: int = Field(default=64, ge=1)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_networks(cls, value: str) -> str:
+        for part in _split(value):
+            ipaddress.ip_network(part, strict=False)
+        return value
+
+    @cached_property
+    def trusted_proxy_networks(
+        self,
+    ) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(ipaddress.ip_network(p, strict=False) for p in _split(self.trusted_proxies))
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def uses_kafka(self) -> bool:
+        return bool(self.kafka_bootstrap_servers)
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]

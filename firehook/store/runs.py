@@ -1,0 +1,255 @@
+"""Runs, the outbox and the run-event log."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from firehook.store.tables import outbox, routines, run_events, runs, triggers
+
+
+async def insert_runs(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert runs; one already there (same id, or same routine and key) is left alone."""
+    if not rows:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    await conn.execute(dialect.insert(runs).on_conflict_do_nothing(), list(rows))
+
+
+async def existing_run_ids(conn: AsyncConnection, run_ids: Iterable[str]) -> set[str]:
+    ids = list(set(run_ids))
+    if not ids:
+        return set()
+    result = await conn.execute(select(runs.c.id).where(runs.c.id.in_(ids)))
+    return set(result.scalars())
+
+
+async def get_run(
+    conn: AsyncConnection, run_id: str, *, for_update: bool = False
+) -> RowMapping | None:
+    query = select(runs).where(runs.c.id == run_id)
+    if for_update and conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return (await conn.execute(query)).mappings().first()
+
+
+async def get_run_by_key(conn: AsyncConnection, routine_id: str, key: str) -> RowMapping | None:
+    result = await conn.execute(
+        select(runs).where(runs.c.routine_id == routine_id, runs.c.idempotency_key == key)
+    )
+    return result.mappings().first()
+
+
+async def lock_routines(conn: AsyncConnection, routine_ids: Iterable[str]) -> dict[str, RowMapping]:
+    """The routines, row-locked on PostgreSQL so that policy decisions never race.
+
+    Locks are taken in id order, so two consumers never deadlock on them. (SQLite
+    has one writer at a time: its transaction is the lock.)
+    """
+    ids = sorted(set(routine_ids))
+    if not ids:
+        return {}
+    query = select(routines).where(routines.c.id.in_(ids)).order_by(routines.c.id)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return {row["id"]: row for row in (await conn.execute(query)).mappings()}
+
+
+async def active_runs(
+    conn: AsyncConnection, routine_ids: Iterable[str], statuses: Iterable[str]
+) -> dict[str, str]:
+    """For each routine with an active run, the oldest such run's id."""
+    ids = list(set(routine_ids))
+    if not ids:
+        return {}
+    result = await conn.execute(
+        select(runs.c.routine_id, runs.c.id)
+        .where(runs.c.routine_id.in_(ids), runs.c.status.in_(list(statuses)))
+        .order_by(runs.c.created_at.desc())
+    )
+    return {routine_id: run_id for routine_id, run_id in result.all()}
+
+
+async def update_run(
+    conn: AsyncConnection,
+    run_id: str,
+    values: Mapping[str, Any],
+    *,
+    only_if_status: Iterable[str] | None = None,
+) -> bool:
+    """Update a run, optionally only while it is in one of `only_if_status`; True if it was."""
+    query = update(runs).where(runs.c.id == run_id)
+    if only_if_status is not None:
+        query = query.where(runs.c.status.in_(list(only_if_status)))
+    result = await conn.execute(query.values(**values))
+    return result.rowcount == 1
+
+
+async def list_runs(
+    conn: AsyncConnection,
+    routine_id: str,
+    *,
+    status: str | None,
+    source: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[Sequence[RowMapping], int]:
+    where = and_(
+        runs.c.routine_id == routine_id,
+        *([runs.c.status == status] if status else []),
+        *([runs.c.source == source] if source else []),
+    )
+    total = (await conn.execute(select(func.count()).select_from(runs).where(where))).scalar_one()
+    rows = await conn.execute(
+        select(runs)
+        .where(where)
+        .order_by(runs.c.created_at.desc(), runs.c.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return rows.mappings().all(), int(total)
+
+
+async def runs_past_deadline(
+    conn: AsyncConnection, statuses: Iterable[str], now: datetime, limit: int
+) -> Sequence[RowMapping]:
+    result = await conn.execute(
+        select(runs)
+        .where(runs.c.status.in_(list(statuses)), runs.c.deadline_at <= now)
+        .order_by(runs.c.deadline_at)
+        .limit(limit)
+    )
+    return result.mappings().all()
+
+
+async def runs_due_for_retry(
+    conn: AsyncConnection, status: str, now: datetime, limit: int
+) -> Sequence[RowMapping]:
+    result = await conn.execute(
+        select(runs)
+        .where(runs.c.status == status, runs.c.next_attempt_at <= now)
+        .order_by(runs.c.next_attempt_at)
+        .limit(limit)
+    )
+    return result.mappings().all()
+
+
+async def earliest_deadline(
+    conn: AsyncConnection, active: Iterable[str], retry_status: str
+) -> datetime | None:
+    """The next instant at which a run times out or is due for a retry."""
+    deadline = (
+        await conn.execute(
+            select(func.min(runs.c.deadline_at)).where(runs.c.status.in_(list(active)))
+        )
+    ).scalar_one()
+    retry = (
+        await conn.execute(
+            select(func.min(runs.c.next_attempt_at)).where(runs.c.status == retry_status)
+        )
+    ).scalar_one()
+    candidates = [value for value in (deadline, retry) if value is not None]
+    return min(candidates) if candidates else None
+
+
+async def mark_fired(
+    conn: AsyncConnection, fired: Mapping[str, tuple[str | None, datetime]]
+) -> None:
+    """Record `lastFiredAt` on routines (and the trigger that fired them)."""
+    for routine_id, (trigger_id, at) in fired.items():
+        await conn.execute(
+            update(routines)
+            .where(
+                routines.c.id == routine_id,
+                or_(routines.c.last_fired_at.is_(None), routines.c.last_fired_at < at),
+            )
+            .values(last_fired_at=at)
+        )
+        if trigger_id is not None:
+            await conn.execute(
+                update(triggers)
+                .where(
+                    triggers.c.id == trigger_id,
+                    or_(triggers.c.last_fired_at.is_(None), triggers.c.last_fired_at < at),
+                )
+                .values(last_fired_at=at)
+            )
+
+
+# -- the outbox -------------------------------------------------------------------------
+
+
+async def add_to_outbox(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
+    if rows:
+        await conn.execute(insert(outbox), list(rows))
+
+
+async def claim_outbox(
+    conn: AsyncConnection, claimant: str, now: datetime, lease: timedelta, limit: int
+) -> Sequence[RowMapping]:
+    """Lease up to `limit` messages that nobody holds; a crashed holder's lease runs out."""
+    candidates = (
+        (
+            await conn.execute(
+                select(outbox.c.id)
+                .where(or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < now))
+                .order_by(outbox.c.id)
+                .limit(limit)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if not candidates:
+        return []
+    await conn.execute(
+        update(outbox)
+        .where(
+            outbox.c.id.in_(candidates),
+            or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < now),
+        )
+        .values(claimed_by=claimant, claimed_until=now + lease)
+    )
+    result = await conn.execute(
+        select(outbox)
+        .where(outbox.c.id.in_(candidates), outbox.c.claimed_by == claimant)
+        .order_by(outbox.c.id)
+    )
+    return result.mappings().all()
+
+
+async def remove_from_outbox(conn: AsyncConnection, ids: Sequence[int]) -> None:
+    if ids:
+        await conn.execute(delete(outbox).where(outbox.c.id.in_(list(ids))))
+
+
+async def outbox_size(conn: AsyncConnection) -> int:
+    return int((await conn.execute(select(func.count()).select_from(outbox))).scalar_one())
+
+
+# -- run events, for Server-Sent Events -------------------------------------------------
+
+
+async def add_run_events(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
+    if not rows:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    await conn.execute(dialect.insert(run_events).on_conflict_do_nothing(), list(rows))
+
+
+async def run_events_after(
+    conn: AsyncConnection, company_id: str, after_seq: int, limit: int
+) -> Sequence[RowMapping]:
+    result = await conn.execute(
+        select(run_events)
+        .where(run_events.c.company_id == company_id, run_events.c.seq > after_seq)
+        .order_by(run_events.c.seq)
+        .limit(limit)
+    )
+    return result.mappings().all()

@@ -1,0 +1,215 @@
+"""The SQL schema, shared by SQLite and PostgreSQL; Alembic migrations mirror it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on both backends (SQLite keeps no offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime reached the store")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Json = JSON().with_variant(JSONB(), "postgresql")
+Id = String(36)
+Serial = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _created() -> Column[datetime]:
+    return Column("created_at", UtcDateTime(), nullable=False)
+
+
+companies = Table(
+    "companies",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("name", String(200), nullable=False),
+    _created(),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("company_id", Id, ForeignKey("companies.id", ondelete="CASCADE"), nullable=True),
+    Column("role", String(16), nullable=False),
+    Column("agent_id", String(200), nullable=True),
+    Column("name", String(200), nullable=True),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    _created(),
+    Column("last_used_at", UtcDateTime(), nullable=True),
+    Column("revoked_at", UtcDateTime(), nullable=True),
+)
+
+routines = Table(
+    "routines",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("company_id", Id, ForeignKey("companies.id", ondelete="CASCADE"), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("assignee_agent_id", String(200), nullable=False),
+    Column("project_id", String(200), nullable=False),
+    Column("goal_id", String(200), nullable=True),
+    Column("parent_issue_id", String(200), nullable=True),
+    Column("priority", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("concurrency_policy", String(32), nullable=False),
+    Column("catch_up_policy", String(32), nullable=False),
+    Column("catch_up_cap", Integer, nullable=False),
+    Column("misfire_grace_sec", Integer, nullable=False),
+    Column("run_timeout_sec", Integer, nullable=False),
+    Column("retry", Json, nullable=False),
+    Column("dispatch", Json, nullable=False),
+    Column("dispatch_secret_enc", Text, nullable=True),
+    Column("next_run_at", UtcDateTime(), nullable=True),
+    Column("last_fired_at", UtcDateTime(), nullable=True),
+    _created(),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("archived_at", UtcDateTime(), nullable=True),
+    Index(None, "company_id", "created_at"),
+)
+
+triggers = Table(
+    "triggers",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("routine_id", Id, ForeignKey("routines.id", ondelete="CASCADE"), nullable=False),
+    Column("company_id", Id, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("label", String(200), nullable=True),
+    Column("enabled", Boolean, nullable=False),
+    Column("cron_expression", String(200), nullable=True),
+    Column("timezone", String(64), nullable=True),
+    Column("cadence", Json, nullable=True),
+    Column("every_sec", Integer, nullable=True),
+    Column("at", UtcDateTime(), nullable=True),
+    Column("jitter_sec", Integer, nullable=True),
+    Column("public_id", String(64), nullable=True, unique=True),
+    Column("signing_mode", String(32), nullable=True),
+    Column("replay_window_sec", Integer, nullable=True),
+    Column("max_body_bytes", Integer, nullable=True),
+    Column("rate_limit_per_minute", Integer, nullable=True),
+    Column("secret_enc", Text, nullable=True),
+    Column("previous_secret_enc", Text, nullable=True),
+    Column("previous_secret_expires_at", UtcDateTime(), nullable=True),
+    Column("next_run_at", UtcDateTime(), nullable=True),
+    Column("last_fired_at", UtcDateTime(), nullable=True),
+    Column("last_rotated_at", UtcDateTime(), nullable=True),
+    Column("version", Integer, nullable=False),
+    _created(),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Index(None, "routine_id"),
+    Index(None, "next_run_at"),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("company_id", Id, nullable=False),
+    Column("routine_id", Id, ForeignKey("routines.id", ondelete="CASCADE"), nullable=False),
+    Column("trigger_id", Id, nullable=True),
+    Column("source", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("reason", String(500), nullable=True),
+    Column("idempotency_key", String(300), nullable=True),
+    Column("fire_id", Id, nullable=True),
+    Column("payload", Json, nullable=True),
+    Column("scheduled_for", UtcDateTime(), nullable=True),
+    Column("coalesced_into_run_id", Id, nullable=True),
+    Column("triggered_by_routine_id", Id, nullable=True),
+    Column("attempt", Integer, nullable=False),
+    Column("attempts", Json, nullable=False),
+    Column("output", Json, nullable=True),
+    Column("error", Text, nullable=True),
+    _created(),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("dispatched_at", UtcDateTime(), nullable=True),
+    Column("started_at", UtcDateTime(), nullable=True),
+    Column("finished_at", UtcDateTime(), nullable=True),
+    Column("deadline_at", UtcDateTime(), nullable=True),
+    Column("next_attempt_at", UtcDateTime(), nullable=True),
+    UniqueConstraint("routine_id", "idempotency_key"),
+    Index(None, "routine_id", "status"),
+    Index(None, "routine_id", "created_at"),
+    Index(None, "status", "deadline_at"),
+    Index(None, "status", "next_attempt_at"),
+)
+
+# Messages to publish once the transaction that wrote them has committed: a crash
+# between commit and publish leaves them here, and the relay sends them after restart.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Serial, primary_key=True, autoincrement=True),
+    Column("topic", String(200), nullable=False),
+    Column("key", String(200), nullable=True),
+    Column("headers", Json, nullable=False),
+    Column("body", Json, nullable=False),
+    _created(),
+    Column("claimed_by", String(36), nullable=True),
+    Column("claimed_until", UtcDateTime(), nullable=True),
+)
+
+# RunEvents kept for Server-Sent Events subscribers; `seq` is the SSE event id.
+run_events = Table(
+    "run_events",
+    metadata,
+    Column("seq", Serial, primary_key=True, autoincrement=True),
+    Column("company_id", Id, nullable=False),
+    Column("routine_id", Id, nullable=False),
+    Column("run_id", Id, nullable=False),
+    Column("ce_id", String(100), nullable=False, unique=True),
+    Column("type", String(100), nullable=False),
+    Column("data", Json, nullable=False),
+    _created(),
+    Index(None, "company_id", "seq"),
+)

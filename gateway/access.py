@@ -1,0 +1,96 @@
+"""Authentication by API key and the access rules of seed 002.
+
+A key of another company gets 404, never 403, for that company's resources.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.requests import Request
+
+from firehook.auth import Principal, hash_api_key
+from firehook.context import context_of
+from firehook.ids import is_uuid
+from firehook.store import accounts, routines
+from schemas.common import Role
+from schemas.errors import Forbidden, NotFound, Unauthorized
+
+
+async def authenticate(request: Request) -> Principal:
+    """The principal behind the request's `Authorization: Bearer` key."""
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise Unauthorized()
+    ctx = context_of(request)
+    async with ctx.db.read() as conn:
+        row = await accounts.find_api_key(conn, hash_api_key(key.strip()))
+    if row is None:
+        raise Unauthorized("invalid API key")
+    return Principal(
+        key_id=row["id"],
+        role=Role(row["role"]),
+        company_id=row["company_id"],
+        agent_id=row["agent_id"],
+    )
+
+
+def require_company(principal: Principal, company_id: str) -> None:
+    """404 unless the principal may see this company."""
+    if principal.role is not Role.ADMIN and principal.company_id != company_id:
+        raise NotFound("company not found")
+
+
+def require_board(principal: Principal) -> None:
+    if principal.role is Role.AGENT:
+        raise Forbidden("agents cannot do this; it needs a board or admin key")
+
+
+def require_routine_manager(principal: Principal, routine: RowMapping) -> None:
+    """Agents manage only routines assigned to themselves."""
+    if principal.role is Role.AGENT and routine["assignee_agent_id"] != principal.agent_id:
+        raise Forbidden("agents can only manage routines assigned to themselves")
+
+
+def require_assignment(principal: Principal, assignee_agent_id: str) -> None:
+    """Agents cannot assign a routine to anyone but themselves."""
+    if principal.role is Role.AGENT and assignee_agent_id != principal.agent_id:
+        raise Forbidden("agents can only assign routines to themselves")
+
+
+async def load_company(conn: AsyncConnection, principal: Principal, company_id: str) -> RowMapping:
+    if not is_uuid(company_id):
+        raise NotFound("company not found")
+    require_company(principal, company_id)
+    company = await accounts.get_company(conn, company_id)
+    if company is None:
+        raise NotFound("company not found")
+    return company
+
+
+async def load_routine(conn: AsyncConnection, principal: Principal, routine_id: str) -> RowMapping:
+    if not is_uuid(routine_id):
+        raise NotFound("routine not found")
+    routine = await routines.get_routine(conn, routine_id)
+    if routine is None or (
+        principal.role is not Role.ADMIN and principal.company_id != routine["company_id"]
+    ):
+        raise NotFound("routine not found")
+    return routine
+
+
+async def load_trigger(
+    conn: AsyncConnection, principal: Principal, trigger_id: str
+) -> tuple[RowMapping, RowMapping]:
+    """The trigger and its routine."""
+    if not is_uuid(trigger_id):
+        raise NotFound("trigger not found")
+    trigger = await routines.get_trigger(conn, trigger_id)
+    if trigger is None or (
+        principal.role is not Role.ADMIN and principal.company_id != trigger["company_id"]
+    ):
+        raise NotFound("trigger not found")
+    routine = await routines.get_routine(conn, trigger["routine_id"])
+    assert routine is not None
+    return trigger, routine

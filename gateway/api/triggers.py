@@ -1,0 +1,241 @@
+"""Triggers: add, patch, delete, rotate a webhook secret."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from pydantic import TypeAdapter
+from pydantic.alias_generators import to_camel as _camel
+from sqlalchemy.engine import RowMapping
+from starlette.requests import Request
+from starlette.responses import Response
+
+from firehook.context import context_of
+from firehook.ids import new_id, new_public_id
+from firehook.store import routines as store
+from gateway.access import authenticate, load_routine, load_trigger, require_routine_manager
+from gateway.http import model_response, parse_body, read_json, validate
+from gateway.routing import Api
+from gateway.signatures import generate_secret, validate_user_secret
+from gateway.views import trigger_view
+from scheduler import next_run_for_trigger
+from schemas.common import RoutineStatus, SigningMode, TriggerKind
+from schemas.errors import Conflict, ValidationFailed
+from schemas.triggers import (
+    RotateSecret,
+    ScheduleTriggerCreate,
+    Trigger,
+    TriggerCreate,
+    TriggerPatch,
+    WebhookTriggerCreate,
+)
+
+api = Api()
+_create_adapter: TypeAdapter[Any] = TypeAdapter(TriggerCreate)
+
+_SCHEDULE_FIELDS = {"cron_expression", "timezone", "cadence", "every", "at", "jitter_sec"}
+_WEBHOOK_FIELDS = {"signing_mode", "replay_window_sec", "max_body_bytes", "rate_limit_per_minute"}
+_SCHEDULE_SHAPES = {"cron_expression", "cadence", "every", "at"}
+
+
+def _require_mutable(routine: RowMapping) -> None:
+    if routine["status"] == RoutineStatus.ARCHIVED:
+        raise Conflict("routine is archived; its triggers cannot be changed")
+
+
+def _secret_for(mode: SigningMode, given: str | None) -> str:
+    if given is None:
+        return generate_secret(mode.value)
+    try:
+        validate_user_secret(mode.value, given)
+    except ValueError as exc:
+        raise ValidationFailed(f"secret: {exc}", {"secret": str(exc)}) from None
+    return given
+
+
+def _schedule_columns(body: ScheduleTriggerCreate | TriggerPatch) -> dict[str, Any]:
+    return {
+        "cron_expression": body.cron_expression,
+        "timezone": (body.timezone or "UTC") if body.cron_expression is not None else None,
+        "cadence": body.cadence.model_dump(mode="json") if body.cadence is not None else None,
+        "every_sec": body.every,
+        "at": body.at,
+    }
+
+
+@api.operation(
+    "POST",
+    "/api/routines/{routineId}/triggers",
+    "Add a trigger",
+    "triggers",
+    request=TriggerCreate,
+    response=Trigger,
+    status=201,
+    errors=(400, 401, 403, 404, 409),
+)
+async def create_trigger(request: Request) -> Response:
+    principal = await authenticate(request)
+    ctx = context_of(request)
+    async with ctx.db.read() as conn:
+        routine = await load_routine(conn, principal, request.path_params["routineId"])
+    require_routine_manager(principal, routine)
+    _require_mutable(routine)
+    data = await read_json(request)
+    if not isinstance(data, dict):
+        raise ValidationFailed("request body must be a JSON object")
+    body = validate(_create_adapter, data)
+    now, trigger_id = ctx.clock(), new_id()
+    values: dict[str, Any] = {
+        "id": trigger_id,
+        "routine_id": routine["id"],
+        "company_id": routine["company_id"],
+        "kind": body.kind,
+        "label": body.label,
+        "enabled": body.enabled,
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
+    }
+    secret: str | None = None
+    if isinstance(body, ScheduleTriggerCreate):
+        values |= _schedule_columns(body) | {"jitter_sec": body.jitter_sec}
+        values["next_run_at"] = next_run_for_trigger(values, now) if body.enabled else None
+    elif isinstance(body, WebhookTriggerCreate):
+        secret = _secret_for(body.signing_mode, body.secret)
+        values |= {
+            "public_id": new_public_id(),
+            "signing_mode": body.signing_mode.value,
+            "replay_window_sec": body.replay_window_sec,
+            "max_body_bytes": body.max_body_bytes,
+            "rate_limit_per_minute": body.rate_limit_per_minute,
+            "secret_enc": ctx.secrets.encrypt(secret, trigger_id.encode()),
+            "last_rotated_at": now,
+        }
+    async with ctx.db.write() as conn:
+        await store.insert_trigger(conn, values)
+        await store.refresh_routine_next_run(conn, routine["id"], now)
+        row = await store.get_trigger(conn, trigger_id)
+    assert row is not None
+    return model_response(
+        trigger_view(row, ctx, routine_status=routine["status"], secret=secret), 201
+    )
+
+
+@api.operation(
+    "PATCH",
+    "/api/routine-triggers/{triggerId}",
+    "Update a trigger",
+    "triggers",
+    request=TriggerPatch,
+    response=Trigger,
+    errors=(400, 401, 403, 404, 409),
+)
+async def patch_trigger(request: Request) -> Response:
+    principal = await authenticate(request)
+    ctx = context_of(request)
+    async with ctx.db.read() as conn:
+        await load_trigger(conn, principal, request.path_params["triggerId"])
+    body = await parse_body(request, TriggerPatch)
+    async with ctx.db.write() as conn:
+        trigger, routine = await load_trigger(conn, principal, request.path_params["triggerId"])
+        require_routine_manager(principal, routine)
+        _require_mutable(routine)
+        changes = _trigger_changes(trigger, body)
+        if changes:
+            now = ctx.clock()
+            changes["updated_at"] = now
+            if trigger["kind"] == TriggerKind.SCHEDULE:
+                merged = dict(trigger) | changes
+                enabled = merged["enabled"]
+                changes["next_run_at"] = next_run_for_trigger(merged, now) if enabled else None
+            await store.update_trigger(conn, trigger["id"], changes)
+            await store.refresh_routine_next_run(conn, routine["id"], now)
+        row = await store.get_trigger(conn, trigger["id"])
+    assert row is not None
+    return model_response(trigger_view(row, ctx, routine_status=routine["status"]))
+
+
+def _trigger_changes(trigger: RowMapping, body: TriggerPatch) -> dict[str, Any]:
+    given = body.model_fields_set
+    kind = TriggerKind(trigger["kind"])
+    allowed = {"label", "enabled"}
+    allowed |= _SCHEDULE_FIELDS if kind is TriggerKind.SCHEDULE else set()
+    allowed |= _WEBHOOK_FIELDS if kind is TriggerKind.WEBHOOK else set()
+    foreign = [_camel(name) for name in sorted(given - allowed)]
+    if foreign:
+        raise ValidationFailed(
+            f"{kind} triggers have no field {foreign[0]}", {name: "not allowed" for name in foreign}
+        )
+    changes: dict[str, Any] = {}
+    for name in given & (allowed - _SCHEDULE_SHAPES - {"timezone"}):
+        value = getattr(body, name)
+        changes[name] = value.value if isinstance(value, SigningMode) else value
+    if kind is TriggerKind.SCHEDULE and given & (_SCHEDULE_SHAPES | {"timezone"}):
+        if given & _SCHEDULE_SHAPES:
+            changes |= _schedule_columns(body)
+        elif trigger["cron_expression"] is None:
+            raise ValidationFailed("timezone applies only to cronExpression")
+        else:
+            changes["timezone"] = body.timezone or "UTC"
+    return {name: value for name, value in changes.items() if trigger[name] != value}
+
+
+@api.operation(
+    "DELETE",
+    "/api/routine-triggers/{triggerId}",
+    "Delete a trigger",
+    "triggers",
+    status=204,
+    errors=(401, 403, 404, 409),
+)
+async def delete_trigger(request: Request) -> Response:
+    principal = await authenticate(request)
+    ctx = context_of(request)
+    async with ctx.db.write() as conn:
+        trigger, routine = await load_trigger(conn, principal, request.path_params["triggerId"])
+        require_routine_manager(principal, routine)
+        _require_mutable(routine)
+        await store.delete_trigger(conn, trigger["id"])
+        await store.refresh_routine_next_run(conn, routine["id"], ctx.clock())
+    return Response(status_code=204)
+
+
+@api.operation(
+    "POST",
+    "/api/routine-triggers/{triggerId}/rotate-secret",
+    "Rotate a webhook trigger's secret (new secret shown once)",
+    "triggers",
+    request=RotateSecret,
+    response=Trigger,
+    errors=(400, 401, 403, 404, 409),
+)
+async def rotate_secret(request: Request) -> Response:
+    principal = await authenticate(request)
+    ctx = context_of(request)
+    async with ctx.db.read() as conn:
+        await load_trigger(conn, principal, request.path_params["triggerId"])
+    body = await parse_body(request, RotateSecret, optional=True)
+    async with ctx.db.write() as conn:
+        trigger, routine = await load_trigger(conn, principal, request.path_params["triggerId"])
+        require_routine_manager(principal, routine)
+        _require_mutable(routine)
+        if trigger["kind"] != TriggerKind.WEBHOOK:
+            raise ValidationFailed("only webhook triggers have a secret to rotate")
+        secret = _secret_for(SigningMode(trigger["signing_mode"]), body.secret)
+        now = ctx.clock()
+        grace = body.grace_period_sec
+        await store.update_trigger(
+            conn,
+            trigger["id"],
+            {
+                "secret_enc": ctx.secrets.encrypt(secret, trigger["id"].encode()),
+                "previous_secret_enc": trigger["secret_enc"] if grace else None,
+                "previous_secret_expires_at": now + timedelta(seconds=grace) if grace else None,
+                "last_rotated_at": now,
+                "updated_at": now,
+            },
+        )
+        row = await store.get_trigger(conn, trigger["id"])
+    assert row is not None
+    return model_response(trigger_view(row, ctx, routine_status=routine["status"], secret=secret))

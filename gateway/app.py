@@ -1,0 +1,40 @@
+"""The Starlette application of the gateway role."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from starlette.applications import Starlette
+
+from firehook.context import Context
+from gateway import health
+from gateway.api import companies, routines, runs, triggers
+from gateway.http import EXCEPTION_HANDLERS
+from gateway.openapi import openapi_document
+from gateway.routing import Api
+
+VERSION = "0.1.0"
+MANAGEMENT_APIS: tuple[Api, ...] = (companies.api, routines.api, triggers.api, runs.api)
+
+
+def create_app(
+    ctx: Context,
+    *,
+    apis: Sequence[Api] = MANAGEMENT_APIS,
+    lifespan: Callable[[Starlette], AbstractAsyncContextManager[Any]] | None = None,
+) -> Starlette:
+    """The gateway app serving `apis` plus health and OpenAPI, over `ctx`."""
+    all_apis = [*apis, health.api]
+    routes = [route for api in all_apis for route in api.routes()]
+    app = Starlette(
+        routes=routes,
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+    app.state.openapi = openapi_document(
+        (op for api in all_apis for op in api.operations), title="Firehook", version=VERSION
+    )
+    return app

@@ -1,0 +1,44 @@
+"""Liveness, readiness, metrics and the OpenAPI document."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from firehook.context import context_of
+from gateway.http import JSONResponse
+from gateway.routing import Api
+
+api = Api()
+
+
+@api.operation(
+    "GET", "/livez", "Liveness: the process serves requests", "health", auth=None, errors=()
+)
+async def livez(_request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+@api.operation(
+    "GET",
+    "/readyz",
+    "Readiness: the store (and broker, if any) are reachable",
+    "health",
+    auth=None,
+    errors=(503,),
+)
+async def readyz(request: Request) -> Response:
+    ctx = context_of(request)
+    checks = {"store": await ctx.db.ping()}
+    for name, probe in ctx.readiness_probes.items():
+        checks[name] = await probe()
+    ready = all(checks.values())
+    return JSONResponse(
+        {"status": "ok" if ready else "unavailable", "checks": checks},
+        status_code=200 if ready else 503,
+    )
+
+
+@api.operation("GET", "/openapi.json", "This document", "health", auth=None, errors=())
+async def openapi_json(request: Request) -> Response:
+    return JSONResponse(request.app.state.openapi)

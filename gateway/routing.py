@@ -1,0 +1,91 @@
+"""Declared API operations: one declaration feeds both the router and the OpenAPI document."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway.http import error_response, on_unexpected_error
+from schemas.errors import FirehookError
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class QueryParam:
+    name: str
+    schema: dict[str, Any]
+    description: str = ""
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One method on one path, with the models that validate and describe it."""
+
+    method: str
+    path: str
+    summary: str
+    tag: str
+    handler: Handler
+    request: Any = None
+    response: type[BaseModel] | None = None
+    status: int = 200
+    query: Sequence[QueryParam] = ()
+    auth: str | None = "bearer"
+    errors: Sequence[int] = (400, 401, 404)
+    extra_responses: dict[str, Any] = field(default_factory=dict)
+
+
+class Api:
+    """A collection of operations, built into Starlette routes."""
+
+    def __init__(self) -> None:
+        self.operations: list[Operation] = []
+
+    def operation(
+        self, method: str, path: str, summary: str, tag: str, **options: Any
+    ) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self.operations.append(
+                Operation(method, path, summary, tag, _guarded(handler), **options)
+            )
+            return handler
+
+        return register
+
+    def routes(self) -> list[Route]:
+        by_path: dict[str, dict[str, Handler]] = {}
+        for op in self.operations:
+            by_path.setdefault(op.path, {})[op.method] = op.handler
+        return [_route(path, handlers) for path, handlers in by_path.items()]
+
+
+def _guarded(handler: Handler) -> Handler:
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except FirehookError as error:
+            return error_response(error)
+        except Exception as exc:
+            return await on_unexpected_error(request, exc)
+
+    endpoint.__name__ = handler.__name__
+    return endpoint
+
+
+def _route(path: str, handlers: dict[str, Handler]) -> Route:
+    if len(handlers) == 1:
+        ((method, handler),) = handlers.items()
+        return Route(path, handler, methods=[method])
+
+    async def dispatch(request: Request) -> Response:
+        return await handlers[request.method if request.method != "HEAD" else "GET"](request)
+
+    return Route(path, dispatch, methods=list(handlers))

@@ -1,0 +1,58 @@
+"""A trigger's schedule and its next run, as stored on the trigger row."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from firehook.store import routines as store
+from scheduler.timing import Schedule, next_fire
+from schemas.common import CatchUpPolicy, TriggerKind
+
+
+def schedule_of(trigger: Mapping[str, Any]) -> Schedule | None:
+    """The schedule of a schedule trigger's stored values; None for other kinds."""
+    if trigger.get("cron_expression"):
+        return Schedule.from_cron(trigger["cron_expression"], trigger.get("timezone") or "UTC")
+    if trigger.get("cadence"):
+        cadence = trigger["cadence"]
+        return Schedule.from_cadence(
+            cadence["type"],
+            cadence.get("hour_utc"),
+            cadence.get("minute_utc"),
+            cadence.get("day_of_week"),
+        )
+    if trigger.get("every_sec"):
+        return Schedule.from_interval(int(trigger["every_sec"]))
+    if trigger.get("at"):
+        return Schedule.from_datetime(trigger["at"])
+    return None
+
+
+def next_run_for_trigger(trigger: Mapping[str, Any], after: datetime) -> datetime | None:
+    """The first fire of the trigger's schedule strictly after `after`."""
+    schedule = schedule_of(trigger)
+    return next_fire(schedule, after) if schedule is not None else None
+
+
+async def reschedule_routine_triggers(
+    conn: AsyncConnection, routine: Mapping[str, Any], now: datetime, *, resumed: bool
+) -> None:
+    """After a resume: under `skip_missed` nothing missed while paused is fired, so each
+    schedule's pointer moves past now; under `enqueue_missed_with_cap` the ticker catches up.
+    """
+    if not resumed or routine["catch_up_policy"] != CatchUpPolicy.SKIP_MISSED:
+        return
+    triggers = (await store.list_triggers(conn, [routine["id"]]))[routine["id"]]
+    for trigger in triggers:
+        if trigger["kind"] != TriggerKind.SCHEDULE or not trigger["enabled"]:
+            continue
+        pointer = trigger["next_run_at"]
+        if pointer is not None and pointer <= now:
+            await store.update_trigger(
+                conn, trigger["id"], {"next_run_at": next_run_for_trigger(trigger, now)}
+            )
+    await store.refresh_routine_next_run(conn, routine["id"], now)

@@ -1,0 +1,144 @@
+"""Base models and shared field types of the public API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+
+class ApiModel(BaseModel):
+    """A request body: camelCase on the wire, unknown fields rejected."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        validate_by_alias=True,
+        validate_by_name=False,
+        serialize_by_alias=True,
+        extra="forbid",
+    )
+
+
+class ResponseModel(BaseModel):
+    """A response body: camelCase on the wire."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        validate_by_name=True,
+        serialize_by_alias=True,
+    )
+
+
+ShortText = Annotated[str, Field(min_length=1, max_length=200)]
+LongText = Annotated[str, Field(max_length=4000)]
+Identifier = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class RoutineStatus(StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+    ARCHIVED = "archived"
+
+
+class Priority(StrEnum):
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+class ConcurrencyPolicy(StrEnum):
+    COALESCE_IF_ACTIVE = "coalesce_if_active"
+    SKIP_IF_ACTIVE = "skip_if_active"
+    ALWAYS_ENQUEUE = "always_enqueue"
+
+
+class CatchUpPolicy(StrEnum):
+    SKIP_MISSED = "skip_missed"
+    ENQUEUE_MISSED_WITH_CAP = "enqueue_missed_with_cap"
+
+
+class TriggerKind(StrEnum):
+    SCHEDULE = "schedule"
+    WEBHOOK = "webhook"
+    API = "api"
+
+
+class SigningMode(StrEnum):
+    BEARER = "bearer"
+    HMAC_SHA256 = "hmac_sha256"
+    STANDARD_WEBHOOKS = "standard_webhooks"
+    GITHUB = "github"
+    STRIPE = "stripe"
+    SLACK = "slack"
+    NONE = "none"
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    BOARD = "board"
+    AGENT = "agent"
+
+
+class RunSource(StrEnum):
+    MANUAL = "manual"
+    SCHEDULE = "schedule"
+    WEBHOOK = "webhook"
+    API = "api"
+    CHAIN = "chain"
+
+
+class RunStatus(StrEnum):
+    RECEIVED = "received"
+    DISPATCHED = "dispatched"
+    RUNNING = "running"
+    RETRY_PENDING = "retry_pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    CANCELLED = "cancelled"
+    COALESCED = "coalesced"
+    SKIPPED = "skipped"
+
+
+ACTIVE_RUN_STATUSES = frozenset({RunStatus.DISPATCHED, RunStatus.RUNNING})
+FINAL_RUN_STATUSES = frozenset(
+    {
+        RunStatus.SUCCEEDED,
+        RunStatus.FAILED,
+        RunStatus.TIMED_OUT,
+        RunStatus.CANCELLED,
+        RunStatus.COALESCED,
+        RunStatus.SKIPPED,
+    }
+)
+
+
+def validation_details(error: ValidationError) -> tuple[str, dict[str, Any]]:
+    """Turn a pydantic error into our message and `details`, naming each field."""
+    details: dict[str, Any] = {}
+    for item in error.errors(include_url=False, include_input=False):
+        field = ".".join(str(part) for part in item["loc"] if not _is_union_tag(part))
+        message = str(item["msg"])
+        if message.startswith("Value error, "):
+            message = message.removeprefix("Value error, ")
+        details.setdefault(field or "body", message)
+    field, message = next(iter(details.items()))
+    summary = message if field == "body" else f"{field}: {message}"
+    return summary, details
+
+
+def _is_union_tag(part: int | str) -> bool:
+    # Discriminated unions add the tag value ("schedule", "webhook") to the location;
+    # the client never wrote that key, so it would only confuse the field name.
+    return isinstance(part, str) and part in {kind.value for kind in TriggerKind}
+
+
+def utc_iso(value: datetime | None) -> str | None:
+    """RFC 3339 text in UTC with a `Z`, as every timestamp in our responses."""
+    if value is None:
+        return None
+    return value.isoformat().replace("+00:00", "Z")

@@ -1,0 +1,46 @@
+"""Companies and their API keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Self
+
+from pydantic import Field, model_validator
+
+from schemas.common import ApiModel, Identifier, ResponseModel, Role, ShortText
+
+
+class CompanyCreate(ApiModel):
+    name: ShortText
+
+
+class Company(ResponseModel):
+    id: str
+    name: str
+    created_at: datetime
+
+
+class ApiKeyCreate(ApiModel):
+    role: Role
+    agent_id: Identifier | None = None
+    name: ShortText | None = None
+
+    @model_validator(mode="after")
+    def _agent_id_for_agents_only(self) -> Self:
+        if self.role is Role.AGENT and self.agent_id is None:
+            raise ValueError("an agent key requires agentId")
+        if self.role is not Role.AGENT and self.agent_id is not None:
+            raise ValueError("agentId applies only to agent keys")
+        if self.role is Role.ADMIN:
+            raise ValueError("admin keys are created with `firehook keys create --role admin`")
+        return self
+
+
+class ApiKeyCreated(ResponseModel):
+    id: str
+    key: str = Field(description="Shown once; only its hash is stored.")
+    role: Role
+    company_id: str | None
+    agent_id: str | None
+    name: str | None
+    created_at: datetime

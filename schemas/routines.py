@@ -1,0 +1,180 @@
+"""Routine requests and responses (seeds 001/002, plus policies and dispatch)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal, Self
+
+from pydantic import AnyHttpUrl, Field, model_validator
+
+from schemas.common import (
+    ApiModel,
+    CatchUpPolicy,
+    ConcurrencyPolicy,
+    Identifier,
+    LongText,
+    Priority,
+    ResponseModel,
+    RoutineStatus,
+    ShortText,
+)
+from schemas.triggers import Trigger
+
+
+class RetryStrategy(StrEnum):
+    EXPONENTIAL = "exponential"
+    FIXED = "fixed"
+
+
+class RetryPolicy(ApiModel):
+    """How failed, timed-out and undeliverable runs are attempted again (seed 003)."""
+
+    max_attempts: int = Field(default=1, ge=1, le=20)
+    strategy: RetryStrategy = RetryStrategy.EXPONENTIAL
+    base_delay_sec: int = Field(default=60, ge=0, le=86_400)
+    max_delay_sec: int = Field(default=3_600, ge=0, le=604_800)
+
+    @model_validator(mode="after")
+    def _max_not_below_base(self) -> Self:
+        if self.max_delay_sec < self.base_delay_sec:
+            raise ValueError("maxDelaySec must not be below baseDelaySec")
+        return self
+
+
+class DispatchType(StrEnum):
+    STREAM = "stream"
+    HTTP = "http"
+
+
+class DispatchTarget(ApiModel):
+    """Where a routine's runs go: the event stream, or an HTTP endpoint."""
+
+    type: DispatchType = DispatchType.STREAM
+    url: AnyHttpUrl | None = None
+    timeout_sec: float = Field(default=10.0, gt=0, le=300)
+
+    @model_validator(mode="after")
+    def _url_matches_type(self) -> Self:
+        if self.type is DispatchType.HTTP and self.url is None:
+            raise ValueError("http dispatch requires url")
+        if self.type is DispatchType.STREAM and self.url is not None:
+            raise ValueError("stream dispatch takes no url")
+        if self.url is not None and len(str(self.url)) > 2048:
+            raise ValueError("url is longer than 2048 characters")
+        return self
+
+
+class _RoutineFields(ApiModel):
+    description: LongText | None = None
+    goal_id: Identifier | None = None
+    parent_issue_id: Identifier | None = None
+    priority: Priority = Priority.MEDIUM
+    status: RoutineStatus = RoutineStatus.ACTIVE
+    concurrency_policy: ConcurrencyPolicy = ConcurrencyPolicy.COALESCE_IF_ACTIVE
+    catch_up_policy: CatchUpPolicy = CatchUpPolicy.SKIP_MISSED
+    catch_up_cap: int = Field(default=25, ge=1, le=1_000)
+    misfire_grace_sec: int = Field(default=60, ge=0, le=86_400)
+    run_timeout_sec: int = Field(default=3_600, ge=1, le=604_800)
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    dispatch: DispatchTarget = Field(default_factory=DispatchTarget)
+
+
+class RoutineCreate(_RoutineFields):
+    title: ShortText
+    assignee_agent_id: Identifier
+    project_id: Identifier
+
+
+class RoutinePatch(ApiModel):
+    """Every field of create is updatable; absent fields are left as they are."""
+
+    title: ShortText | None = None
+    description: LongText | None = None
+    assignee_agent_id: Identifier | None = None
+    project_id: Identifier | None = None
+    goal_id: Identifier | None = None
+    parent_issue_id: Identifier | None = None
+    priority: Priority | None = None
+    status: RoutineStatus | None = None
+    concurrency_policy: ConcurrencyPolicy | None = None
+    catch_up_policy: CatchUpPolicy | None = None
+    catch_up_cap: int | None = Field(default=None, ge=1, le=1_000)
+    misfire_grace_sec: int | None = Field(default=None, ge=0, le=86_400)
+    run_timeout_sec: int | None = Field(default=None, ge=1, le=604_800)
+    retry: RetryPolicy | None = None
+    dispatch: DispatchTarget | None = None
+
+    @model_validator(mode="after")
+    def _required_fields_not_null(self) -> Self:
+        for name in ("title", "assignee_agent_id", "project_id", "priority", "status"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
+
+
+class Routine(ResponseModel):
+    id: str
+    company_id: str
+    title: str
+    description: str | None
+    assignee_agent_id: str
+    project_id: str
+    goal_id: str | None
+    parent_issue_id: str | None
+    priority: Priority
+    status: RoutineStatus
+    concurrency_policy: ConcurrencyPolicy
+    catch_up_policy: CatchUpPolicy
+    catch_up_cap: int
+    misfire_grace_sec: int
+    run_timeout_sec: int
+    retry: dict[str, Any]
+    dispatch: dict[str, Any]
+    next_run_at: datetime | None
+    last_fired_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    archived_at: datetime | None = None
+    triggers: list[Trigger] | None = None
+    warnings: list[str] = Field(default_factory=list)
+    dispatch_signing_secret: str | None = Field(
+        default=None,
+        description="Standard Webhooks secret of http dispatch; shown once, when created.",
+    )
+
+
+class RoutineList(ResponseModel):
+    data: list[Routine]
+    total: int
+    limit: int
+    offset: int
+
+
+RoutineSort = Literal["createdAt", "-createdAt", "title", "-title", "nextRunAt", "-nextRunAt"]
+
+
+class RoutineListQuery(ApiModel):
+    status: RoutineStatus | None = None
+    assignee_agent_id: Identifier | None = None
+    project_id: Identifier | None = None
+    priority: Priority | None = None
+    limit: int = Field(default=50, ge=1, le=200)
+    offset: int = Field(default=0, ge=0, le=1_000_000)
+    sort: RoutineSort = "-createdAt"
+
+
+_TRANSITIONS: dict[RoutineStatus, frozenset[RoutineStatus]] = {
+    RoutineStatus.ACTIVE: frozenset(
+        {RoutineStatus.ACTIVE, RoutineStatus.PAUSED, RoutineStatus.ARCHIVED}
+    ),
+    RoutineStatus.PAUSED: frozenset(
+        {RoutineStatus.ACTIVE, RoutineStatus.PAUSED, RoutineStatus.ARCHIVED}
+    ),
+    RoutineStatus.ARCHIVED: frozenset({RoutineStatus.ARCHIVED}),
+}
+
+
+def can_transition(current: RoutineStatus, target: RoutineStatus) -> bool:
+    """The lifecycle `active ⇄ paused → archived`; archived is terminal."""
+    return target in _TRANSITIONS[current]
