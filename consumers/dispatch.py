@@ -1,0 +1,119 @@
+"""HTTP dispatch: POST a run to its routine's endpoint, signed as Standard Webhooks.
+
+`webhook-id` is the run id, the same on every delivery of the run, so a receiver
+that dedupes by it (as the specification asks) never runs one twice. A 2xx reply
+whose JSON body has `status: succeeded|failed` completes the run at once; any
+other 2xx means the executor will report completion later.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import orjson
+import structlog
+from pydantic import ValidationError
+
+from consumers.records import run_event
+from firehook.context import Context
+from firehook.metrics import DISPATCH_FAILURES, DISPATCH_SECONDS
+from gateway.signatures import sign_webhook
+from schemas.events import RunResult
+
+log = structlog.get_logger("firehook.dispatch")
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """How one HTTP delivery went."""
+
+    delivered: bool
+    http_status: int | None = None
+    error: str | None = None
+    result: RunResult | None = None
+
+
+def dispatch_body(run: Mapping[str, Any], routine: Mapping[str, Any]) -> bytes:
+    """The JSON document an executor receives."""
+    document = run_event(run).model_dump(mode="json")
+    document["type"] = "dev.firehook.run.dispatched"
+    document["routine"] = {
+        "id": routine["id"],
+        "title": routine["title"],
+        "assigneeAgentId": routine["assignee_agent_id"],
+        "projectId": routine["project_id"],
+        "goalId": routine["goal_id"],
+        "parentIssueId": routine["parent_issue_id"],
+        "priority": routine["priority"],
+    }
+    return orjson.dumps(document)
+
+
+class HttpDispatcher:
+    def __init__(self, ctx: Context, client: httpx.AsyncClient | None = None) -> None:
+        self._ctx = ctx
+        self._client = client or httpx.AsyncClient(follow_redirects=False)
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def deliver(self, run: Mapping[str, Any], routine: Mapping[str, Any]) -> Delivery:
+        target = routine["dispatch"]
+        body = dispatch_body(run, routine)
+        secret_token = routine["dispatch_secret_enc"]
+        headers = {"content-type": "application/json", "firehook-attempt": str(run["attempt"])}
+        if secret_token:
+            secret = self._ctx.secrets.decrypt(secret_token, routine["id"].encode())
+            headers |= sign_webhook(
+                "standard_webhooks", secret, body, time.time(), delivery_id=run["id"]
+            )
+        started = time.perf_counter()
+        try:
+            response = await self._client.post(
+                target["url"],
+                content=body,
+                headers=headers,
+                timeout=float(target.get("timeoutSec", 10.0)),
+            )
+        except httpx.TimeoutException:
+            DISPATCH_FAILURES.labels(reason="timeout").inc()
+            return Delivery(False, error="timed out")
+        except httpx.HTTPError as exc:
+            DISPATCH_FAILURES.labels(reason="connection").inc()
+            return Delivery(False, error=f"{type(exc).__name__}: {exc}"[:500])
+        finally:
+            DISPATCH_SECONDS.observe(time.perf_counter() - started)
+        if not 200 <= response.status_code < 300:
+            DISPATCH_FAILURES.labels(reason="status").inc()
+            return Delivery(
+                False, http_status=response.status_code, error=f"HTTP {response.status_code}"
+            )
+        return Delivery(
+            True, http_status=response.status_code, result=_sync_result(run["id"], response)
+        )
+
+
+def _sync_result(run_id: str, response: httpx.Response) -> RunResult | None:
+    if "json" not in response.headers.get("content-type", ""):
+        return None
+    try:
+        document = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(document, dict) or document.get("status") not in ("succeeded", "failed"):
+        return None
+    try:
+        return RunResult.model_validate(
+            {
+                "runId": run_id,
+                "status": document["status"],
+                "output": document.get("output"),
+                "error": document.get("error"),
+            }
+        )
+    except ValidationError:
+        return None

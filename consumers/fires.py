@@ -1,0 +1,163 @@
+"""Fire → run: dedupe, routine state, concurrency policy, the run row and its first event.
+
+A batch of fires is applied in one transaction; the batch's messages count as
+consumed only after it committed, so a crash anywhere redelivers them, and the
+derived run ids make the redelivery harmless.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from consumers.policy import decide_first_status
+from consumers.records import StatusChanges
+from firehook.bus import Message
+from firehook.cloudevents import UndecodableEvent, decode_event
+from firehook.context import Context
+from firehook.metrics import FIRES_CONSUMED, RUNS_BY_STATUS
+from firehook.store import runs as store
+from schemas.common import (
+    ACTIVE_RUN_STATUSES,
+    ConcurrencyPolicy,
+    RoutineStatus,
+    RunSource,
+    RunStatus,
+)
+from schemas.events import FIRE_REQUESTED, FireRequested
+
+log = structlog.get_logger("firehook.consumers")
+
+DeadLetter = Callable[[Message, str], Awaitable[None]]
+
+
+class FireProcessor:
+    """Applies batches of FireRequested messages to the store."""
+
+    def __init__(
+        self,
+        ctx: Context,
+        *,
+        publish_run_events: bool,
+        dead_letter: DeadLetter,
+        on_commit: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._ctx = ctx
+        self._publish_run_events = publish_run_events
+        self._dead_letter = dead_letter
+        self._on_commit = on_commit
+
+    async def handle_batch(self, messages: Sequence[Message]) -> None:
+        fires: list[FireRequested] = []
+        for message in messages:
+            try:
+                _, fire = decode_event(message, FireRequested, expected_type=FIRE_REQUESTED)
+            except UndecodableEvent as exc:
+                FIRES_CONSUMED.labels(outcome="undecodable").inc()
+                await self._dead_letter(message, str(exc))
+                continue
+            fires.append(fire)
+        if not fires:
+            return
+        changes = StatusChanges(self._ctx.settings, publish_to_bus=self._publish_run_events)
+        async with self._ctx.db.write() as conn:
+            now = self._ctx.clock()
+            await apply_fires(conn, fires, now, changes)
+            await store.add_run_events(conn, changes.events)
+            await store.add_to_outbox(conn, changes.outbox)
+        self._on_commit()
+
+
+async def apply_fires(
+    conn: AsyncConnection, fires: Sequence[FireRequested], now: datetime, changes: StatusChanges
+) -> None:
+    """Create the runs of `fires` that do not exist yet, in order, under the routines' policies."""
+    existing = await store.existing_run_ids(conn, (fire.run_id for fire in fires))
+    routines = await store.lock_routines(conn, (fire.routine_id for fire in fires))
+    active = await store.active_runs(
+        conn,
+        (
+            rid
+            for rid, r in routines.items()
+            if r["concurrency_policy"] != ConcurrencyPolicy.ALWAYS_ENQUEUE
+        ),
+        ACTIVE_RUN_STATUSES,
+    )
+    rows: list[dict[str, Any]] = []
+    fired: dict[str, tuple[str | None, datetime]] = {}
+    for fire in fires:
+        if fire.run_id in existing:
+            FIRES_CONSUMED.labels(outcome="duplicate").inc()
+            continue
+        existing.add(fire.run_id)
+        routine = routines.get(fire.routine_id)
+        if routine is None or routine["status"] == RoutineStatus.ARCHIVED:
+            FIRES_CONSUMED.labels(outcome="refused").inc()
+            log.info(
+                "fire refused: routine archived or gone",
+                routine_id=fire.routine_id,
+                fire_id=fire.fire_id,
+            )
+            continue
+        decision = decide_first_status(
+            RoutineStatus(routine["status"]),
+            ConcurrencyPolicy(routine["concurrency_policy"]),
+            fire.source,
+            active.get(fire.routine_id),
+        )
+        row = _run_row(fire, routine, decision.status, now)
+        row |= {"reason": decision.reason, "coalesced_into_run_id": decision.coalesced_into_run_id}
+        if decision.dispatches:
+            active[fire.routine_id] = row["id"]
+            if routine["dispatch"].get("type") == "http":
+                changes.dispatch_http(row, now)
+        rows.append(row)
+        changes.record(row, now)
+        FIRES_CONSUMED.labels(outcome="run_created").inc()
+        RUNS_BY_STATUS.labels(status=row["status"]).inc()
+        if fire.source is not RunSource.CHAIN:
+            fired[fire.routine_id] = (fire.trigger_id, fire.requested_at)
+    await store.insert_runs(conn, rows)
+    await store.mark_fired(conn, fired)
+
+
+def _run_row(fire: FireRequested, routine: Any, status: RunStatus, now: datetime) -> dict[str, Any]:
+    dispatched = status is RunStatus.DISPATCHED
+    final = not dispatched
+    return {
+        "id": fire.run_id,
+        "company_id": routine["company_id"],
+        "routine_id": routine["id"],
+        "trigger_id": fire.trigger_id,
+        "source": fire.source.value,
+        "status": status.value,
+        "idempotency_key": fire.idempotency_key,
+        "fire_id": fire.fire_id,
+        "payload": fire.payload,
+        "scheduled_for": fire.scheduled_for,
+        "triggered_by_routine_id": fire.triggered_by_routine_id,
+        "attempt": 1,
+        "attempts": [
+            {
+                "attempt": 1,
+                "status": status.value,
+                "startedAt": _iso(now) if dispatched else None,
+                "finishedAt": _iso(now) if final else None,
+            }
+        ],
+        "output": None,
+        "error": None,
+        "created_at": now,
+        "updated_at": now,
+        "dispatched_at": now if dispatched else None,
+        "finished_at": now if final else None,
+        "deadline_at": now + timedelta(seconds=routine["run_timeout_sec"]) if dispatched else None,
+    }
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")

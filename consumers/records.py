@@ -1,0 +1,87 @@
+"""Run status changes as stored rows, RunEvents and outbox messages."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from firehook.cloudevents import encode_event
+from firehook.settings import Settings
+from schemas.common import RunStatus
+from schemas.events import RunEvent, run_event_id, run_event_type
+
+DISPATCH_HTTP_TOPIC = "firehook.internal.dispatch-http"
+
+
+def run_event(run: Mapping[str, Any]) -> RunEvent:
+    """The RunEvent data of a run row (or the values about to become one)."""
+    values = {name: run.get(name) for name in RunEvent.model_fields}
+    values |= {"run_id": run["id"], "attempts": run.get("attempts") or []}
+    return RunEvent.model_validate(values)
+
+
+class StatusChanges:
+    """Collects the events of one transaction's status changes, written at its end."""
+
+    def __init__(self, settings: Settings, *, publish_to_bus: bool) -> None:
+        self._settings = settings
+        self._publish = publish_to_bus
+        self.events: list[dict[str, Any]] = []
+        self.outbox: list[dict[str, Any]] = []
+
+    def record(self, run: Mapping[str, Any], now: datetime) -> None:
+        """Note that `run` (its values after the change) reached its current status."""
+        status = RunStatus(run["status"])
+        data = run_event(run)
+        ce_id = run_event_id(run["id"], status, run["attempt"])
+        self.events.append(
+            {
+                "company_id": run["company_id"],
+                "routine_id": run["routine_id"],
+                "run_id": run["id"],
+                "ce_id": ce_id,
+                "type": run_event_type(status),
+                "data": data.model_dump(mode="json"),
+                "created_at": now,
+            }
+        )
+        if self._publish:
+            message = encode_event(
+                topic=self._settings.topic_runs,
+                key=run["routine_id"],
+                event_id=ce_id,
+                event_type=run_event_type(status),
+                time=now,
+                data=data,
+                subject=run["id"],
+            )
+            self.outbox.append(
+                {
+                    "topic": message.topic,
+                    "key": message.key,
+                    "headers": [[name, value.decode()] for name, value in message.headers],
+                    "body": data.model_dump(mode="json"),
+                    "created_at": now,
+                }
+            )
+
+    def dispatch_http(self, run: Mapping[str, Any], now: datetime) -> None:
+        """Queue the HTTP delivery of the run's current attempt."""
+        self.outbox.append(
+            {
+                "topic": DISPATCH_HTTP_TOPIC,
+                "key": run["routine_id"],
+                "headers": [],
+                "body": {"runId": run["id"], "attempt": run["attempt"]},
+                "created_at": now,
+            }
+        )
+
+
+def attempts_with(
+    attempts: Sequence[Mapping[str, Any]], entry: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """The attempt history with `entry` replacing the entry of the same attempt number."""
+    kept = [dict(a) for a in attempts if a.get("attempt") != entry["attempt"]]
+    return sorted([*kept, dict(entry)], key=lambda a: int(a["attempt"]))

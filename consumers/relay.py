@@ -1,0 +1,170 @@
+"""The outbox relay: sends what committed transactions queued, and records how it went.
+
+Rows are leased, not deleted, until their work is done, so a crash at any point
+re-sends them after the lease runs out: at least once, with stable ids that make
+the repeat harmless (`ce_id` for events, `webhook-id` for HTTP deliveries).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+import orjson
+import structlog
+
+from consumers import lifecycle
+from consumers.dispatch import HttpDispatcher
+from consumers.records import DISPATCH_HTTP_TOPIC, StatusChanges
+from firehook.bus import Bus, Message
+from firehook.context import Context
+from firehook.ids import new_id
+from firehook.signal import Signal
+from firehook.store import routines as routine_store
+from firehook.store import runs as store
+from schemas.common import RunStatus
+from schemas.errors import Conflict
+
+log = structlog.get_logger("firehook.relay")
+
+LEASE = timedelta(seconds=330)  # longer than the longest dispatch timeout (300 s)
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        ctx: Context,
+        bus: Bus,
+        dispatcher: HttpDispatcher,
+        *,
+        wake: Signal,
+        publish_run_events: bool,
+        poll_interval: float = 1.0,
+        batch_size: int = 200,
+    ) -> None:
+        self._ctx = ctx
+        self._bus = bus
+        self._dispatcher = dispatcher
+        self._wake = wake
+        self._publish_run_events = publish_run_events
+        self._poll_interval = poll_interval
+        self._batch_size = batch_size
+        self._slots = asyncio.Semaphore(ctx.settings.dispatch_concurrency)
+        self._deliveries: set[asyncio.Task[None]] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._deliveries:
+            await asyncio.wait(self._deliveries, timeout=30)
+        await self._dispatcher.close()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                handled = await self.relay_once()
+            except Exception as exc:
+                log.error("outbox relay pass failed; retrying", exc_info=exc)
+                handled = 0
+            if handled < self._batch_size:
+                await self._wake.wait(self._poll_interval)
+
+    async def relay_once(self) -> int:
+        """Lease one batch, publish its events, start its deliveries. Returns the rows leased."""
+        async with self._ctx.db.write() as conn:
+            rows = await store.claim_outbox(
+                conn, new_id(), self._ctx.clock(), LEASE, self._batch_size
+            )
+        if not rows:
+            return 0
+        events = [row for row in rows if row["topic"] != DISPATCH_HTTP_TOPIC]
+        if events:
+            await self._bus.publish([_message(row) for row in events])
+            async with self._ctx.db.write() as conn:
+                await store.remove_from_outbox(conn, [row["id"] for row in events])
+        for row in rows:
+            if row["topic"] == DISPATCH_HTTP_TOPIC:
+                await self._slots.acquire()
+                task = asyncio.create_task(self._deliver(row))
+                self._deliveries.add(task)
+                task.add_done_callback(self._deliveries.discard)
+        return len(rows)
+
+    async def wait_idle(self) -> None:
+        """Wait for the deliveries under way (tests and shutdown)."""
+        while self._deliveries:
+            await asyncio.wait(set(self._deliveries))
+
+    async def _deliver(self, row: Mapping[str, Any]) -> None:
+        try:
+            await self._deliver_row(row)
+        except Exception as exc:
+            log.error("dispatch failed; it will be retried when its lease ends", exc_info=exc)
+        finally:
+            self._slots.release()
+
+    async def _deliver_row(self, row: Mapping[str, Any]) -> None:
+        run_id, attempt = row["body"]["runId"], row["body"]["attempt"]
+        async with self._ctx.db.read() as conn:
+            run = await store.get_run(conn, run_id)
+            routine = await routine_store.get_routine(conn, run["routine_id"]) if run else None
+        if (
+            run is None
+            or routine is None
+            or run["attempt"] != attempt
+            or run["status"] != RunStatus.DISPATCHED
+        ):
+            async with self._ctx.db.write() as conn:
+                await store.remove_from_outbox(conn, [row["id"]])
+            return
+        delivery = await self._dispatcher.deliver(run, routine)
+        changes = StatusChanges(self._ctx.settings, publish_to_bus=self._publish_run_events)
+        async with self._ctx.db.write() as conn:
+            now = self._ctx.clock()
+            current = await store.get_run(conn, run_id, for_update=True)
+            if current is not None and current["attempt"] == attempt:
+                if not delivery.delivered:
+                    await lifecycle.record_undeliverable(
+                        conn,
+                        current,
+                        changes,
+                        now,
+                        delivery.error or "failed",
+                        delivery.http_status,
+                    )
+                elif delivery.result is not None:
+                    with contextlib.suppress(Conflict):
+                        await lifecycle.complete_run(
+                            conn,
+                            run_id,
+                            RunStatus(delivery.result.status),
+                            changes,
+                            now,
+                            output=delivery.result.output,
+                            error=delivery.result.error,
+                        )
+                else:
+                    await lifecycle.mark_running(
+                        conn, current, changes, now, delivery.http_status or 200
+                    )
+            await store.add_run_events(conn, changes.events)
+            await store.add_to_outbox(conn, changes.outbox)
+            await store.remove_from_outbox(conn, [row["id"]])
+        self._ctx.run_events.notify()
+        self._wake.notify()
+
+
+def _message(row: Mapping[str, Any]) -> Message:
+    headers = tuple((name, value.encode()) for name, value in row["headers"])
+    return Message(
+        topic=row["topic"], key=row["key"], value=orjson.dumps(row["body"]), headers=headers
+    )

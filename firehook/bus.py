@@ -1,0 +1,157 @@
+"""The bus: how fires and run events travel between roles.
+
+Two implementations honour one small contract: Kafka in production
+(`firehook.kafka`), and an in-process call in embedded mode. `publish` returns
+only once the message is durable: acknowledged by the in-sync replicas, or, in
+process, handled by the subscriber whose transaction committed. Subscribers get
+batches, and a batch counts as consumed only after its handler returned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+import structlog
+
+log = structlog.get_logger("firehook.bus")
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One record: a topic, a partitioning key, headers and a value, as Kafka has them."""
+
+    topic: str
+    key: str | None
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers:
+            if key == name:
+                return value.decode("utf-8", "replace")
+        return None
+
+
+BatchHandler = Callable[[Sequence[Message]], Awaitable[None]]
+
+
+class BusUnavailable(Exception):
+    """The bus could not make a message durable; nothing can be promised to the client."""
+
+
+class Bus(ABC):
+    @abstractmethod
+    async def publish(self, messages: Sequence[Message]) -> None:
+        """Make `messages` durable, or raise BusUnavailable."""
+
+    @abstractmethod
+    def subscribe(self, topic: str, group: str, handler: BatchHandler) -> None:
+        """Deliver batches of `topic` to `handler`, once per consumer group."""
+
+    async def start(self) -> None:
+        """Connect (Kafka) or start the delivery tasks (in process)."""
+
+    async def stop(self) -> None:
+        """Deliver or fail what is pending, then disconnect."""
+
+    async def ready(self) -> bool:
+        return True
+
+
+@dataclass
+class _Pending:
+    message: Message
+    done: asyncio.Future[None]
+
+
+@dataclass
+class _Topic:
+    queue: list[_Pending] = field(default_factory=list)
+    wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    handlers: list[BatchHandler] = field(default_factory=list)
+    task: asyncio.Task[None] | None = None
+
+
+class InProcessBus(Bus):
+    """Embedded mode: `publish` awaits the subscribers themselves.
+
+    Concurrent publishes to one topic are gathered into one batch, so the
+    subscriber commits them in one transaction (group commit). A topic nobody
+    subscribes to drops its messages, as a Kafka topic without consumers would
+    keep them unread.
+    """
+
+    def __init__(self, max_batch: int = 500) -> None:
+        self._topics: dict[str, _Topic] = defaultdict(_Topic)
+        self._max_batch = max_batch
+        self._running = False
+
+    def subscribe(self, topic: str, group: str, handler: BatchHandler) -> None:
+        self._topics[topic].handlers.append(handler)
+        if self._running:
+            self._start_topic(topic)
+
+    async def start(self) -> None:
+        self._running = True
+        for topic in list(self._topics):
+            self._start_topic(topic)
+
+    def _start_topic(self, topic: str) -> None:
+        state = self._topics[topic]
+        if state.task is None and state.handlers:
+            state.task = asyncio.create_task(self._deliver(topic, state), name=f"bus:{topic}")
+
+    async def stop(self) -> None:
+        self._running = False
+        for state in self._topics.values():
+            if state.task is not None:
+                state.task.cancel()
+                await asyncio.gather(state.task, return_exceptions=True)
+                state.task = None
+            for pending in state.queue:
+                if not pending.done.done():
+                    pending.done.set_exception(BusUnavailable("bus stopped"))
+            state.queue.clear()
+
+    async def publish(self, messages: Sequence[Message]) -> None:
+        if not messages:
+            return
+        loop = asyncio.get_running_loop()
+        waits: list[asyncio.Future[None]] = []
+        for message in messages:
+            state = self._topics[message.topic]
+            if not state.handlers:
+                continue
+            if not self._running:
+                raise BusUnavailable("bus is not running")
+            pending = _Pending(message, loop.create_future())
+            state.queue.append(pending)
+            state.wakeup.set()
+            waits.append(pending.done)
+        if waits:
+            await asyncio.gather(*waits)
+
+    async def _deliver(self, topic: str, state: _Topic) -> None:
+        while True:
+            await state.wakeup.wait()
+            state.wakeup.clear()
+            while state.queue:
+                batch = state.queue[: self._max_batch]
+                del state.queue[: self._max_batch]
+                try:
+                    for handler in state.handlers:
+                        await handler([pending.message for pending in batch])
+                except Exception as exc:
+                    log.error("in-process delivery failed", topic=topic, exc_info=exc)
+                    error = BusUnavailable(f"delivery failed: {exc}")
+                    for pending in batch:
+                        if not pending.done.done():
+                            pending.done.set_exception(error)
+                    continue
+                for pending in batch:
+                    if not pending.done.done():
+                        pending.done.set_result(None)

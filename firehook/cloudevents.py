@@ -1,0 +1,99 @@
+"""CloudEvents 1.0 in Kafka binary mode: attributes in `ce_*` headers, data as the JSON value."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+import orjson
+from pydantic import BaseModel, ValidationError
+
+from firehook.bus import Message
+
+SOURCE = "/firehook"
+M = TypeVar("M", bound=BaseModel)
+
+
+class UndecodableEvent(Exception):
+    """A message that is not a CloudEvent of the expected type; it goes to the DLQ."""
+
+
+@dataclass(frozen=True, slots=True)
+class EventAttributes:
+    id: str
+    type: str
+    source: str
+    time: str
+    subject: str | None
+    traceparent: str | None
+
+
+def encode_event(
+    *,
+    topic: str,
+    key: str,
+    event_id: str,
+    event_type: str,
+    time: datetime,
+    data: BaseModel,
+    subject: str | None = None,
+    source: str = SOURCE,
+    traceparent: str | None = None,
+) -> Message:
+    """A binary-mode CloudEvent as a bus message."""
+    headers = [
+        ("ce_specversion", b"1.0"),
+        ("ce_id", event_id.encode()),
+        ("ce_source", source.encode()),
+        ("ce_type", event_type.encode()),
+        ("ce_time", time.isoformat().replace("+00:00", "Z").encode()),
+        ("content-type", b"application/json"),
+    ]
+    if subject is not None:
+        headers.append(("ce_subject", subject.encode()))
+    if traceparent is not None:
+        headers.append(("traceparent", traceparent.encode()))
+    value = orjson.dumps(data.model_dump(mode="json"))
+    return Message(topic=topic, key=key, value=value, headers=tuple(headers))
+
+
+def decode_event(
+    message: Message, model: type[M], *, expected_type: str | None = None
+) -> tuple[EventAttributes, M]:
+    """The attributes and validated data of a binary-mode CloudEvent."""
+    headers = {name: value.decode("utf-8", "replace") for name, value in message.headers}
+    if headers.get("ce_specversion") != "1.0":
+        raise UndecodableEvent("missing or unsupported ce_specversion")
+    missing = [
+        name for name in ("ce_id", "ce_type", "ce_source", "ce_time") if not headers.get(name)
+    ]
+    if missing:
+        raise UndecodableEvent(f"missing CloudEvents headers: {', '.join(missing)}")
+    if expected_type is not None and headers["ce_type"] != expected_type:
+        raise UndecodableEvent(f"unexpected ce_type {headers['ce_type']!r}")
+    try:
+        data = model.model_validate(orjson.loads(message.value))
+    except (orjson.JSONDecodeError, ValidationError) as exc:
+        raise UndecodableEvent(f"invalid data: {str(exc)[:500]}") from None
+    attributes = EventAttributes(
+        id=headers["ce_id"],
+        type=headers["ce_type"],
+        source=headers["ce_source"],
+        time=headers["ce_time"],
+        subject=headers.get("ce_subject"),
+        traceparent=headers.get("traceparent"),
+    )
+    return attributes, data
+
+
+def structured(message: Message) -> dict[str, Any]:
+    """The same event in structured form (attributes and data in one JSON object)."""
+    event: dict[str, Any] = {
+        name.removeprefix("ce_"): value.decode()
+        for name, value in message.headers
+        if name.startswith("ce_") or name == "traceparent"
+    }
+    event["datacontenttype"] = "application/json"
+    event["data"] = orjson.loads(message.value)
+    return event

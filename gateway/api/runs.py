@@ -1,0 +1,308 @@
+"""Runs: manual run, history, one run, cancel, complete, and the run-event stream (SSE)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from sqlalchemy.engine import RowMapping
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from consumers import lifecycle
+from consumers.records import StatusChanges
+from firehook.context import Context, context_of
+from firehook.fires import publish_fires
+from firehook.ids import is_uuid, new_id, run_id_for
+from firehook.store import routines as routine_store
+from firehook.store import runs as store
+from gateway.access import authenticate, load_company, load_routine, require_routine_manager
+from gateway.http import model_response, parse_body, validate
+from gateway.routing import Api, QueryParam
+from schemas.common import RoutineStatus, RunSource, RunStatus, TriggerKind
+from schemas.errors import Conflict, Forbidden, NotFound
+from schemas.events import FireRequested
+from schemas.runs import FireAccepted, ManualRun, Run, RunComplete, RunList, RunListQuery
+
+api = Api()
+
+REPLAYED = {"Idempotent-Replayed": "true"}
+_SSE_KEEPALIVE_SEC = 15.0
+_SSE_BATCH = 500
+
+
+def run_view(row: RowMapping | dict[str, Any]) -> Run:
+    values = dict(row)
+    started, finished = row["created_at"], row["finished_at"]
+    values["duration_ms"] = int((finished - started).total_seconds() * 1000) if finished else None
+    return Run.model_validate(values)
+
+
+async def accept_fire(ctx: Context, fire: FireRequested) -> tuple[FireAccepted, bool]:
+    """Publish a fire; the answer, and whether it turned out to repeat an earlier fire."""
+    await publish_fires(ctx.bus, ctx.settings, [fire])
+    async with ctx.db.read() as conn:
+        run = await store.get_run(conn, fire.run_id)
+    if run is None:
+        return FireAccepted(
+            fire_id=fire.fire_id, run_id=fire.run_id, idempotency_key=fire.idempotency_key
+        ), False
+    return _accepted(run), run["fire_id"] != fire.fire_id
+
+
+def _accepted(run: RowMapping) -> FireAccepted:
+    return FireAccepted(
+        fire_id=run["fire_id"],
+        run_id=run["id"],
+        idempotency_key=run["idempotency_key"],
+        status=run["status"],
+    )
+
+
+@api.operation(
+    "POST",
+    "/api/routines/{routineId}/run",
+    "Fire a run now (manual run)",
+    "runs",
+    request=ManualRun,
+    response=FireAccepted,
+    status=202,
+    errors=(400, 401, 403, 404, 409, 503),
+    extra_responses={
+        "200": {
+            "description": "A repeat of an earlier idempotency key: the original run "
+            "(header Idempotent-Replayed: true)"
+        }
+    },
+)
+async def run_routine(request: Request) -> Response:
+    principal = await authenticate(request)
+    body = await parse_body(request, ManualRun, optional=True)
+    ctx = context_of(request)
+    async with ctx.db.read() as conn:
+        routine = await load_routine(conn, principal, request.path_params["routineId"])
+        require_routine_manager(principal, routine)
+        if routine["status"] == RoutineStatus.ARCHIVED:
+            raise Conflict("routine is archived")
+        trigger = None
+        if body.trigger_id is not None:
+            trigger = (
+                await routine_store.get_trigger(conn, body.trigger_id)
+                if is_uuid(body.trigger_id)
+                else None
+            )
+            if trigger is None or trigger["company_id"] != routine["company_id"]:
+                raise NotFound("trigger not found")
+            if trigger["routine_id"] != routine["id"]:
+                raise Forbidden("trigger belongs to another routine")
+            if not trigger["enabled"]:
+                raise Conflict("trigger is disabled")
+        key = body.idempotency_key
+        fire_id = new_id()
+        run_id = run_id_for(routine["id"], key if key is not None else f"fire:{fire_id}")
+        if key is not None:
+            existing = await store.get_run(conn, run_id)
+            if existing is not None:
+                return model_response(_accepted(existing), 200, REPLAYED)
+    source = (
+        RunSource.API
+        if trigger is not None and trigger["kind"] == TriggerKind.API
+        else RunSource(body.source)
+    )
+    fire = FireRequested(
+        fire_id=fire_id,
+        run_id=run_id,
+        routine_id=routine["id"],
+        company_id=routine["company_id"],
+        source=source,
+        trigger_id=body.trigger_id,
+        idempotency_key=key,
+        payload=body.payload,
+        requested_at=ctx.clock(),
+    )
+    accepted, replayed = await accept_fire(ctx, fire)
+    return model_response(accepted, 200 if replayed else 202, REPLAYED if replayed else None)
+
+
+@api.operation(
+    "GET",
+    "/api/routines/{routineId}/runs",
+    "List a routine's runs, newest first",
+    "runs",
+    response=RunList,
+    query=(
+        QueryParam("status", {"enum": [s.value for s in RunStatus]}),
+        QueryParam("source", {"enum": [s.value for s in RunSource]}),
+        QueryParam("limit", {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}),
+        QueryParam("offset", {"type": "integer", "minimum": 0, "default": 0}),
+    ),
+)
+async def list_runs(request: Request) -> Response:
+    principal = await authenticate(request)
+    query = validate(RunListQuery, dict(request.query_params))
+    ctx = context_of(request)
+    async with ctx.db.read() as conn:
+        routine = await load_routine(conn, principal, request.path_params["routineId"])
+        rows, total = await store.list_runs(
+            conn,
+            routine["id"],
+            status=query.status.value if query.status else None,
+            source=query.source.value if query.source else None,
+            limit=query.limit,
+            offset=query.offset,
+        )
+    page = RunList(
+        data=[run_view(r) for r in rows], total=total, limit=query.limit, offset=query.offset
+    )
+    return model_response(page)
+
+
+async def _load_run(ctx: Context, request: Request) -> tuple[RowMapping, RowMapping]:
+    principal = await authenticate(request)
+    run_id = request.path_params["runId"]
+    async with ctx.db.read() as conn:
+        run = await store.get_run(conn, run_id) if is_uuid(run_id) else None
+        if run is None:
+            raise NotFound("run not found")
+        try:
+            routine = await load_routine(conn, principal, run["routine_id"])
+        except NotFound:
+            raise NotFound("run not found") from None
+    request.state.principal = principal
+    return run, routine
+
+
+@api.operation("GET", "/api/runs/{runId}", "Get a run with its attempts", "runs", response=Run)
+async def get_run(request: Request) -> Response:
+    run, _ = await _load_run(context_of(request), request)
+    return model_response(run_view(run))
+
+
+@api.operation(
+    "POST",
+    "/api/runs/{runId}/cancel",
+    "Cancel a run that has not ended",
+    "runs",
+    response=Run,
+    errors=(401, 403, 404, 409),
+)
+async def cancel_run(request: Request) -> Response:
+    ctx = context_of(request)
+    _, routine = await _load_run(ctx, request)
+    require_routine_manager(request.state.principal, routine)
+    changes = StatusChanges(ctx.settings, publish_to_bus=ctx.publish_run_events)
+    async with ctx.db.write() as conn:
+        updated = await lifecycle.cancel_run(
+            conn, request.path_params["runId"], changes, ctx.clock()
+        )
+        await store.add_run_events(conn, changes.events)
+        await store.add_to_outbox(conn, changes.outbox)
+    ctx.run_events.notify()
+    ctx.outbox.notify()
+    return model_response(run_view(updated))
+
+
+@api.operation(
+    "POST",
+    "/api/runs/{runId}/complete",
+    "Report a run's end (executors)",
+    "runs",
+    request=RunComplete,
+    response=Run,
+    errors=(400, 401, 403, 404, 409),
+)
+async def complete_run(request: Request) -> Response:
+    ctx = context_of(request)
+    _, routine = await _load_run(ctx, request)
+    require_routine_manager(request.state.principal, routine)
+    body = await parse_body(request, RunComplete)
+    changes = StatusChanges(ctx.settings, publish_to_bus=ctx.publish_run_events)
+    async with ctx.db.write() as conn:
+        updated = await lifecycle.complete_run(
+            conn,
+            request.path_params["runId"],
+            RunStatus(body.status),
+            changes,
+            ctx.clock(),
+            output=body.output,
+            error=body.error,
+        )
+        await store.add_run_events(conn, changes.events)
+        await store.add_to_outbox(conn, changes.outbox)
+    ctx.run_events.notify()
+    ctx.outbox.notify()
+    return model_response(run_view(updated))
+
+
+@api.operation(
+    "GET",
+    "/api/companies/{companyId}/events",
+    "Run events as Server-Sent Events (resume with Last-Event-ID)",
+    "runs",
+    query=(
+        QueryParam("routineId", {"type": "string"}, "Only this routine's events"),
+        QueryParam(
+            "lastEventId",
+            {"type": "integer"},
+            "Resume after this event id (as the Last-Event-ID header)",
+        ),
+    ),
+    extra_responses={
+        "200": {
+            "description": "text/event-stream of dev.firehook.run.* events",
+            "content": {"text/event-stream": {}},
+        }
+    },
+)
+async def run_events(request: Request) -> Response:
+    principal = await authenticate(request)
+    ctx = context_of(request)
+    async with ctx.db.read() as conn:
+        company = await load_company(conn, principal, request.path_params["companyId"])
+    last = request.headers.get("last-event-id") or request.query_params.get("lastEventId") or "0"
+    if not last.isdigit():
+        last = "0"
+    routine_filter = request.query_params.get("routineId")
+    stream = _event_stream(ctx, company["id"], int(last), routine_filter)
+    return StreamingResponse(
+        stream,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _event_stream(
+    ctx: Context, company_id: str, after: int, routine_id: str | None
+) -> AsyncIterator[bytes]:
+    yield b"retry: 2000\n\n"
+    while True:
+        waiter = asyncio.ensure_future(ctx.run_events.wait(_SSE_KEEPALIVE_SEC))
+        async with ctx.db.read() as conn:
+            rows = await store.run_events_after(conn, company_id, after, _SSE_BATCH)
+        for row in rows:
+            after = row["seq"]
+            if routine_id is not None and row["routine_id"] != routine_id:
+                continue
+            event = {
+                "specversion": "1.0",
+                "id": row["ce_id"],
+                "source": "/firehook",
+                "type": row["type"],
+                "subject": row["run_id"],
+                "time": row["created_at"].isoformat().replace("+00:00", "Z"),
+                "datacontenttype": "application/json",
+                "data": row["data"],
+            }
+            yield b"id: %d\nevent: %s\ndata: %s\n\n" % (
+                row["seq"],
+                row["type"].encode(),
+                orjson.dumps(event),
+            )
+        if len(rows) == _SSE_BATCH:
+            waiter.cancel()
+            continue
+        await waiter
+        if not rows:
+            yield b": keepalive\n\n"
