@@ -41,9 +41,11 @@ def build_pipeline(ctx: Context, bus: Bus, *, publish_run_events: bool) -> Pipel
             [Message(ctx.settings.topic_fires_dlq, message.key, message.value, headers)]
         )
 
-    def committed() -> None:
+    def committed(wrote_outbox: bool) -> None:
         ctx.run_events.notify()
-        ctx.outbox.notify()
+        # Waking the relay costs it a write transaction: only when there is work.
+        if wrote_outbox:
+            ctx.outbox.notify()
 
     fires = FireProcessor(
         ctx, publish_run_events=publish_run_events, dead_letter=dead_letter, on_commit=committed

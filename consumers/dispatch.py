@@ -39,7 +39,7 @@ class Delivery:
 
 def dispatch_body(run: Mapping[str, Any], routine: Mapping[str, Any]) -> bytes:
     """The JSON document an executor receives."""
-    document = run_event(run).model_dump(mode="json")
+    document = run_event(run)
     document["type"] = "dev.firehook.run.dispatched"
     document["routine"] = {
         "id": routine["id"],

@@ -44,7 +44,7 @@ class FireProcessor:
         *,
         publish_run_events: bool,
         dead_letter: DeadLetter,
-        on_commit: Callable[[], None] = lambda: None,
+        on_commit: Callable[[bool], None] = lambda _wrote_outbox: None,
     ) -> None:
         self._ctx = ctx
         self._publish_run_events = publish_run_events
@@ -69,7 +69,7 @@ class FireProcessor:
             await apply_fires(conn, fires, now, changes)
             await store.add_run_events(conn, changes.events)
             await store.add_to_outbox(conn, changes.outbox)
-        self._on_commit()
+        self._on_commit(bool(changes.outbox))
 
 
 async def apply_fires(
@@ -88,7 +88,8 @@ async def apply_fires(
         ACTIVE_RUN_STATUSES,
     )
     rows: list[dict[str, Any]] = []
-    fired: dict[str, tuple[str | None, datetime]] = {}
+    routines_fired: dict[str, datetime] = {}
+    triggers_fired: dict[str, datetime] = {}
     for fire in fires:
         if fire.run_id in existing:
             FIRES_CONSUMED.labels(outcome="duplicate").inc()
@@ -120,9 +121,11 @@ async def apply_fires(
         FIRES_CONSUMED.labels(outcome="run_created").inc()
         RUNS_BY_STATUS.labels(status=row["status"]).inc()
         if fire.source is not RunSource.CHAIN:
-            fired[fire.routine_id] = (fire.trigger_id, fire.requested_at)
+            routines_fired[fire.routine_id] = fire.requested_at
+            if fire.trigger_id is not None:
+                triggers_fired[fire.trigger_id] = fire.requested_at
     await store.insert_runs(conn, rows)
-    await store.mark_fired(conn, fired)
+    await store.mark_fired(conn, routines_fired, triggers_fired)
 
 
 def _run_row(fire: FireRequested, routine: Any, status: RunStatus, now: datetime) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -36,7 +37,7 @@ def encode_event(
     event_id: str,
     event_type: str,
     time: datetime,
-    data: BaseModel,
+    data: BaseModel | Mapping[str, Any],
     subject: str | None = None,
     source: str = SOURCE,
     traceparent: str | None = None,
@@ -54,7 +55,7 @@ def encode_event(
         headers.append(("ce_subject", subject.encode()))
     if traceparent is not None:
         headers.append(("traceparent", traceparent.encode()))
-    value = orjson.dumps(data.model_dump(mode="json"))
+    value = data.model_dump_json().encode() if isinstance(data, BaseModel) else orjson.dumps(data)
     return Message(topic=topic, key=key, value=value, headers=tuple(headers))
 
 
@@ -73,8 +74,8 @@ def decode_event(
     if expected_type is not None and headers["ce_type"] != expected_type:
         raise UndecodableEvent(f"unexpected ce_type {headers['ce_type']!r}")
     try:
-        data = model.model_validate(orjson.loads(message.value))
-    except (orjson.JSONDecodeError, ValidationError) as exc:
+        data = model.model_validate_json(message.value)
+    except ValidationError as exc:
         raise UndecodableEvent(f"invalid data: {str(exc)[:500]}") from None
     attributes = EventAttributes(
         id=headers["ce_id"],

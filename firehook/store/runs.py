@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -158,28 +158,37 @@ async def earliest_deadline(
     return min(candidates) if candidates else None
 
 
-async def mark_fired(
-    conn: AsyncConnection, fired: Mapping[str, tuple[str | None, datetime]]
-) -> None:
-    """Record `lastFiredAt` on routines (and the trigger that fired them)."""
-    for routine_id, (trigger_id, at) in fired.items():
-        await conn.execute(
-            update(routines)
-            .where(
-                routines.c.id == routine_id,
-                or_(routines.c.last_fired_at.is_(None), routines.c.last_fired_at < at),
-            )
-            .values(last_fired_at=at)
+def _mark_fired_statement(table: Any) -> Any:
+    at = bindparam("b_at", type_=table.c.last_fired_at.type)
+    return (
+        update(table)
+        .where(
+            table.c.id == bindparam("b_id"),
+            or_(table.c.last_fired_at.is_(None), table.c.last_fired_at < at),
         )
-        if trigger_id is not None:
-            await conn.execute(
-                update(triggers)
-                .where(
-                    triggers.c.id == trigger_id,
-                    or_(triggers.c.last_fired_at.is_(None), triggers.c.last_fired_at < at),
-                )
-                .values(last_fired_at=at)
-            )
+        .values(last_fired_at=at)
+    )
+
+
+# Built once: the consumer runs these for every batch.
+_MARK_ROUTINE_FIRED = _mark_fired_statement(routines)
+_MARK_TRIGGER_FIRED = _mark_fired_statement(triggers)
+
+
+async def mark_fired(
+    conn: AsyncConnection,
+    routines_fired: Mapping[str, datetime],
+    triggers_fired: Mapping[str, datetime],
+) -> None:
+    """Record `lastFiredAt` on routines and triggers, never moving it back."""
+    if routines_fired:
+        await conn.execute(
+            _MARK_ROUTINE_FIRED, [{"b_id": k, "b_at": at} for k, at in routines_fired.items()]
+        )
+    if triggers_fired:
+        await conn.execute(
+            _MARK_TRIGGER_FIRED, [{"b_id": k, "b_at": at} for k, at in triggers_fired.items()]
+        )
 
 
 # -- the outbox -------------------------------------------------------------------------
