@@ -34,6 +34,8 @@ class Context:
     run_events: Signal = field(default_factory=Signal)
     # Wakes the outbox relay when a transaction queued something to send.
     outbox: Signal = field(default_factory=Signal)
+    # Wakes this process's scheduler when the management API changed a schedule.
+    schedules_changed: Signal = field(default_factory=Signal)
     readiness_probes: dict[str, Callable[[], Awaitable[bool]]] = field(default_factory=dict)
     services: dict[str, Any] = field(default_factory=dict)
 

@@ -26,14 +26,20 @@ class Embedded:
     services: list[Service] = field(default_factory=list)
 
 
-def embedded(ctx: Context) -> Embedded:
-    """Wire the in-process bus, the consumer pipeline and the scheduler into `ctx`."""
+def embedded(ctx: Context, *, scheduler: bool = True) -> Embedded:
+    """Wire the in-process bus, the consumer pipeline and (unless told not to) the
+    scheduler into `ctx`."""
     bus = InProcessBus(max_batch=ctx.settings.consumer_batch_size)
     ctx.bus = bus
     ctx.publish_run_events = False
     pipeline = build_pipeline(ctx, bus, publish_run_events=False)
     ctx.services["pipeline"] = pipeline
-    return Embedded(ctx, [bus, *pipeline.services])
+    services: list[Service] = [bus, *pipeline.services]
+    if scheduler:
+        from scheduler import build_scheduler
+
+        services.append(build_scheduler(ctx))
+    return Embedded(ctx, services)
 
 
 async def prepare_dev_store(settings: Settings) -> None:

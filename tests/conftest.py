@@ -105,7 +105,8 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 async def ctx(settings: Settings) -> AsyncIterator[Context]:
     """The embedded wiring (in-process bus, consumer pipeline), started for the test."""
     context = build_context(settings)
-    wired = embedded(context)
+    # The scheduler runs on real time; its tests drive tickers by hand on a fake clock.
+    wired = embedded(context, scheduler=False)
     for service in wired.services:
         await service.start()
     yield context

@@ -1,0 +1,113 @@
+"""The scheduler's queries: schedule triggers with their routine's state, and the claim."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from firehook.store.tables import routines, triggers
+
+_COLUMNS = (
+    triggers,
+    routines.c.status.label("routine_status"),
+    routines.c.catch_up_policy,
+    routines.c.catch_up_cap,
+    routines.c.misfire_grace_sec,
+)
+_JOIN = triggers.join(routines, routines.c.id == triggers.c.routine_id)
+
+
+async def schedule_triggers(
+    conn: AsyncConnection, *, changed_since: datetime | None = None
+) -> Sequence[RowMapping]:
+    """Schedule triggers with their routine's state: all of them that can fire, or every
+    one whose trigger or routine changed since `changed_since` (whatever its state)."""
+    query = select(*_COLUMNS).select_from(_JOIN).where(triggers.c.kind == "schedule")
+    if changed_since is None:
+        query = query.where(
+            triggers.c.enabled.is_(True),
+            routines.c.status == "active",
+            triggers.c.next_run_at.is_not(None),
+        )
+    else:
+        query = query.where(
+            or_(triggers.c.updated_at > changed_since, routines.c.updated_at > changed_since)
+        )
+    return (await conn.execute(query)).mappings().all()
+
+
+async def schedule_triggers_by_id(
+    conn: AsyncConnection, ids: Iterable[str]
+) -> dict[str, RowMapping]:
+    wanted = list(set(ids))
+    if not wanted:
+        return {}
+    result = await conn.execute(
+        select(*_COLUMNS).select_from(_JOIN).where(triggers.c.id.in_(wanted))
+    )
+    return {row["id"]: row for row in result.mappings()}
+
+
+# Built once: the ticker claims ticks in bulk. The WHERE on the old pointer is the
+# compare-and-set that makes a second replica's claim of the same tick a no-op.
+_ADVANCE = (
+    update(triggers)
+    .where(
+        triggers.c.id == bindparam("b_id"),
+        triggers.c.next_run_at == bindparam("b_old", type_=triggers.c.next_run_at.type),
+    )
+    .values(
+        next_run_at=bindparam("b_new", type_=triggers.c.next_run_at.type),
+        enabled=bindparam("b_enabled"),
+    )
+)
+_EARLIEST = (
+    select(func.min(triggers.c.next_run_at))
+    .where(triggers.c.routine_id == routines.c.id, triggers.c.enabled.is_(True))
+    .scalar_subquery()
+)
+_REFRESH_ROUTINE = (
+    update(routines).where(routines.c.id == bindparam("b_routine")).values(next_run_at=_EARLIEST)
+)
+
+
+async def advance_triggers(conn: AsyncConnection, advances: Sequence[dict[str, Any]]) -> None:
+    """Move each trigger's pointer from `old` to `new` (compare-and-set), then refresh
+    the `nextRunAt` of their routines. `advances`: dicts with id, old, new, enabled, routine_id."""
+    if not advances:
+        return
+    await conn.execute(
+        _ADVANCE,
+        [
+            {"b_id": a["id"], "b_old": a["old"], "b_new": a["new"], "b_enabled": a["enabled"]}
+            for a in advances
+        ],
+    )
+    routine_ids = sorted({a["routine_id"] for a in advances})
+    await conn.execute(_REFRESH_ROUTINE, [{"b_routine": rid} for rid in routine_ids])
+
+
+async def due_summary(conn: AsyncConnection, now: datetime) -> tuple[int, int, datetime | None]:
+    """(triggers that can fire, of which due now, the earliest pointer) for the status endpoint."""
+    base = and_(
+        triggers.c.kind == "schedule",
+        triggers.c.enabled.is_(True),
+        routines.c.status == "active",
+        triggers.c.next_run_at.is_not(None),
+    )
+    loaded, earliest = (
+        await conn.execute(
+            select(func.count(), func.min(triggers.c.next_run_at)).select_from(_JOIN).where(base)
+        )
+    ).one()
+    due = (
+        await conn.execute(
+            select(func.count()).select_from(_JOIN).where(base, triggers.c.next_run_at <= now)
+        )
+    ).scalar_one()
+    return int(loaded), int(due), earliest
