@@ -39,6 +39,10 @@ def plan_ticks(
     the grace period always fire. A jittered tick is late only by what exceeds its jitter.
     """
     window_start = now - timedelta(seconds=grace_sec + jitter_sec)
+    following = next_fire(schedule, pointer)
+    if pointer >= window_start and (following is None or following > now):
+        # The common case, one tick on time: a single next-fire computation.
+        return TickPlan([pointer], 0, following)
     missed: list[datetime] = []
     if pointer < window_start and policy is CatchUpPolicy.ENQUEUE_MISSED_WITH_CAP:
         missed = [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -16,20 +17,38 @@ from schemas.common import CatchUpPolicy, TriggerKind
 def schedule_of(trigger: Mapping[str, Any]) -> Schedule | None:
     """The schedule of a schedule trigger's stored values; None for other kinds."""
     if trigger.get("cron_expression"):
-        return Schedule.from_cron(trigger["cron_expression"], trigger.get("timezone") or "UTC")
+        return _cron_schedule(trigger["cron_expression"], trigger.get("timezone") or "UTC")
     if trigger.get("cadence"):
         cadence = trigger["cadence"]
-        return Schedule.from_cadence(
+        return _cadence_schedule(
             cadence["type"],
             cadence.get("hour_utc"),
             cadence.get("minute_utc"),
             cadence.get("day_of_week"),
         )
     if trigger.get("every_sec"):
-        return Schedule.from_interval(int(trigger["every_sec"]))
+        return _interval_schedule(int(trigger["every_sec"]))
     if trigger.get("at"):
         return Schedule.from_datetime(trigger["at"])
     return None
+
+
+# Schedules are immutable and many triggers share an expression: each is parsed once.
+@lru_cache(maxsize=65_536)
+def _cron_schedule(expression: str, timezone: str) -> Schedule:
+    return Schedule.from_cron(expression, timezone)
+
+
+@lru_cache(maxsize=4_096)
+def _cadence_schedule(
+    kind: str, hour: int | None, minute: int | None, day: int | str | None
+) -> Schedule:
+    return Schedule.from_cadence(kind, hour, minute, day)
+
+
+@lru_cache(maxsize=4_096)
+def _interval_schedule(seconds: int) -> Schedule:
+    return Schedule.from_interval(seconds)
 
 
 def next_run_for_trigger(trigger: Mapping[str, Any], after: datetime) -> datetime | None:

@@ -20,6 +20,7 @@ import contextlib
 import heapq
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -41,6 +42,9 @@ log = structlog.get_logger("firehook.scheduler")
 
 _RESYNC_OVERLAP = timedelta(seconds=5)  # tolerate clock skew between writers
 _PUBLISH_RETRY_SEC = 1.0
+# A burst of due triggers is read and planned this long before it is due, and
+# published at its time: its lateness is then the publish alone.
+_PREPARE_AHEAD_SEC = 1.0
 
 
 def schedule_key(trigger_id: str, scheduled_for: datetime) -> str:
@@ -54,6 +58,13 @@ def _fireable(row: Mapping[str, Any]) -> bool:
         and row["routine_status"] == RoutineStatus.ACTIVE
         and row["next_run_at"] is not None
     )
+
+
+@dataclass(slots=True)
+class _Prepared:
+    due_ts: float
+    fires: list[FireRequested]
+    claim: dict[str, Any]
 
 
 def _jitter(row: Mapping[str, Any], tick: datetime) -> float:
@@ -99,7 +110,7 @@ class Ticker:
         next_resync = time.monotonic() + resync_every
         while True:
             try:
-                await self.fire_due()
+                await self.fire_due(horizon_sec=_PREPARE_AHEAD_SEC)
                 if time.monotonic() >= next_resync:
                     await self.resync()
                     next_resync = time.monotonic() + resync_every
@@ -110,7 +121,8 @@ class Ticker:
             wait = next_resync - time.monotonic()
             due = self.next_due()
             if due is not None:
-                wait = min(wait, (due - self._ctx.clock()).total_seconds())
+                ahead = due - timedelta(seconds=_PREPARE_AHEAD_SEC)
+                wait = min(wait, (ahead - self._ctx.clock()).total_seconds())
             if wait > 0 and await self._ctx.schedules_changed.wait(wait):
                 await self.resync()
 
@@ -119,12 +131,12 @@ class Ticker:
     async def load(self) -> int:
         """Fill the heap with every trigger that can fire; returns how many."""
         now = self._ctx.clock()
-        async with self._ctx.db.read() as conn:
-            rows = await store.schedule_triggers(conn)
         self._heap.clear()
         self._pointers.clear()
-        for row in rows:
-            self._track(row)
+        async with self._ctx.db.read() as conn:
+            async for rows in store.stream_fireable_pointers(conn):
+                for row in rows:
+                    self._track(row)
         self._synced_at = now
         log.info("scheduler loaded triggers", count=len(self._pointers))
         return len(self._pointers)
@@ -177,30 +189,48 @@ class Ticker:
 
     # -- firing ---------------------------------------------------------------------
 
-    async def fire_due(self, now: datetime | None = None) -> int:
-        """Claim and publish every tick due at `now`; returns the fires published."""
+    async def fire_due(self, now: datetime | None = None, *, horizon_sec: float = 0.0) -> int:
+        """Claim and publish every tick due by `now` (plus `horizon_sec`, published when
+        due); returns the fires published.
+
+        All due ticks are published before any pointer moves, so a burst of due
+        triggers reaches the bus without waiting on the store's writes.
+        """
         now = now or self._ctx.clock()
-        cutoff = now.timestamp()
-        published = 0
+        cutoff = now.timestamp() + horizon_sec
+        ready: list[_Prepared] = []
         while True:
-            chunk: list[tuple[str, datetime]] = []
+            chunk: list[tuple[float, str, datetime]] = []
             while self._heap and self._heap[0][0] <= cutoff and len(chunk) < self._batch_size:
-                _, trigger_id, pointer = heapq.heappop(self._heap)
+                due_ts, trigger_id, pointer = heapq.heappop(self._heap)
                 if self._pointers.get(trigger_id) == pointer:
-                    chunk.append((trigger_id, pointer))
+                    chunk.append((due_ts, trigger_id, pointer))
             if not chunk:
                 break
-            published += await self._claim(chunk, now)
+            ready.extend(await self._prepare(chunk, now))
+        published, advances = await self._publish_when_due(ready)
+        if advances:
+            async with self._ctx.db.write() as conn:
+                await store.advance_triggers(conn, advances)
+            for advance in advances:
+                self._pointers.pop(advance["id"], None)
+                moved = dict(advance["row"]) | {
+                    "next_run_at": advance["new"],
+                    "enabled": advance["enabled"],
+                }
+                self._track(moved)
         self.last_tick_at = now
         self.fired_last_tick = published
         return published
 
-    async def _claim(self, chunk: Sequence[tuple[str, datetime]], now: datetime) -> int:
+    async def _prepare(
+        self, chunk: Sequence[tuple[float, str, datetime]], now: datetime
+    ) -> list[_Prepared]:
+        """Check each entry against the store and plan its fires (as of its due time)."""
         async with self._ctx.db.read() as conn:
-            rows = await store.schedule_triggers_by_id(conn, (tid for tid, _ in chunk))
-        fires: list[FireRequested] = []
-        advances: list[dict[str, Any]] = []
-        for trigger_id, pointer in chunk:
+            rows = await store.schedule_triggers_by_id(conn, (tid for _, tid, _ in chunk))
+        prepared: list[_Prepared] = []
+        for due_ts, trigger_id, pointer in chunk:
             row = rows.get(trigger_id)
             if row is None or not _fireable(row):
                 self._pointers.pop(trigger_id, None)
@@ -212,10 +242,11 @@ class Ticker:
             schedule = schedule_of(row)
             if schedule is None:
                 continue
+            as_of = max(now, datetime.fromtimestamp(due_ts, tz=now.tzinfo))
             plan = plan_ticks(
                 schedule,
                 pointer,
-                now,
+                as_of,
                 policy=CatchUpPolicy(row["catch_up_policy"]),
                 cap=row["catch_up_cap"],
                 grace_sec=row["misfire_grace_sec"],
@@ -223,47 +254,57 @@ class Ticker:
             )
             if plan.skipped:
                 log.info("missed ticks skipped", trigger_id=trigger_id, skipped=plan.skipped)
-            fires.extend(self._fire(row, tick, now) for tick in plan.fire)
             one_shot = row["at"] is not None
-            advances.append(
-                {
-                    "id": trigger_id,
-                    "routine_id": row["routine_id"],
-                    "old": pointer,
-                    "new": plan.next_pointer,
-                    "enabled": bool(row["enabled"])
-                    and not (one_shot and plan.next_pointer is None),
-                    "row": row,
-                }
-            )
-        if fires:
-            try:
-                await publish_fires(self._ctx.bus, self._ctx.settings, fires)
-            except Unavailable as exc:
-                log.warning("fires not published; retrying", error=str(exc), count=len(fires))
-                retry_at = (now + timedelta(seconds=_PUBLISH_RETRY_SEC)).timestamp()
-                for advance in advances:
-                    heapq.heappush(self._heap, (retry_at, advance["id"], advance["old"]))
-                return 0
-            published_at = self._ctx.clock()
-            for fire in fires:
-                assert fire.scheduled_for is not None
-                SCHEDULER_LATENESS.observe(
-                    max(0.0, (published_at - fire.scheduled_for).total_seconds())
-                )
-        async with self._ctx.db.write() as conn:
-            await store.advance_triggers(conn, advances)
-        for advance in advances:
-            self._pointers.pop(advance["id"], None)
-            self._track(
-                dict(advance["row"])
-                | {"next_run_at": advance["new"], "enabled": advance["enabled"]}
-            )
-        return len(fires)
+            claim = {
+                "id": trigger_id,
+                "routine_id": row["routine_id"],
+                "old": pointer,
+                "new": plan.next_pointer,
+                "enabled": bool(row["enabled"]) and not (one_shot and plan.next_pointer is None),
+                "row": row,
+            }
+            fires = [self._fire(row, tick, as_of) for tick in plan.fire]
+            prepared.append(_Prepared(due_ts, fires, claim))
+        return prepared
+
+    async def _publish_when_due(self, ready: list[_Prepared]) -> tuple[int, list[dict[str, Any]]]:
+        """Publish prepared fires at their due times; the claims whose fires went out."""
+        ready.sort(key=lambda item: item.due_ts)
+        published = 0
+        advances: list[dict[str, Any]] = []
+        index = 0
+        while index < len(ready):
+            wait = ready[index].due_ts - self._ctx.clock().timestamp()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            cutoff = self._ctx.clock().timestamp()
+            group: list[_Prepared] = []
+            while index < len(ready) and ready[index].due_ts <= cutoff:
+                group.append(ready[index])
+                index += 1
+            fires = [fire for item in group for fire in item.fires]
+            if fires:
+                try:
+                    await publish_fires(self._ctx.bus, self._ctx.settings, fires)
+                except Unavailable as exc:
+                    log.warning("fires not published; retrying", error=str(exc), count=len(fires))
+                    retry_at = cutoff + _PUBLISH_RETRY_SEC
+                    for item in ready[index - len(group) :]:
+                        heapq.heappush(self._heap, (retry_at, item.claim["id"], item.claim["old"]))
+                    return published, advances
+                published_at = self._ctx.clock()
+                for fire in fires:
+                    assert fire.scheduled_for is not None
+                    lateness = (published_at - fire.scheduled_for).total_seconds()
+                    SCHEDULER_LATENESS.observe(max(0.0, lateness))
+            published += len(fires)
+            advances.extend(item.claim for item in group)
+        return published, advances
 
     def _fire(self, row: Mapping[str, Any], tick: datetime, now: datetime) -> FireRequested:
         key = schedule_key(row["id"], tick)
-        return FireRequested(
+        # Built from validated store values on the ticker's hot path: skip re-validation.
+        return FireRequested.model_construct(
             fire_id=new_id(),
             run_id=run_id_for(row["routine_id"], key),
             routine_id=row["routine_id"],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -41,6 +41,41 @@ async def schedule_triggers(
     return (await conn.execute(query)).mappings().all()
 
 
+_POINTER_COLUMNS = (
+    triggers.c.id,
+    triggers.c.enabled,
+    triggers.c.next_run_at,
+    triggers.c.jitter_sec,
+    triggers.c.cron_expression,
+    triggers.c.timezone,
+    triggers.c.cadence,
+    triggers.c.every_sec,
+    triggers.c.at,
+    routines.c.status.label("routine_status"),
+)
+
+
+async def stream_fireable_pointers(
+    conn: AsyncConnection, partition: int = 5_000
+) -> AsyncIterator[Sequence[RowMapping]]:
+    """Every trigger that can fire, with only what the ticker's heap needs, in partitions,
+    so that loading a hundred thousand triggers never holds them all as full rows."""
+    query = (
+        select(*_POINTER_COLUMNS)
+        .select_from(_JOIN)
+        .where(
+            triggers.c.kind == "schedule",
+            triggers.c.enabled.is_(True),
+            routines.c.status == "active",
+            triggers.c.next_run_at.is_not(None),
+        )
+        .execution_options(yield_per=partition)
+    )
+    result = await conn.stream(query)
+    async for rows in result.mappings().partitions(partition):
+        yield rows
+
+
 async def schedule_triggers_by_id(
     conn: AsyncConnection, ids: Iterable[str]
 ) -> dict[str, RowMapping]:
@@ -71,8 +106,17 @@ _EARLIEST = (
     .where(triggers.c.routine_id == routines.c.id, triggers.c.enabled.is_(True))
     .scalar_subquery()
 )
+# Only routines whose earliest tick was one just claimed need recomputing.
 _REFRESH_ROUTINE = (
-    update(routines).where(routines.c.id == bindparam("b_routine")).values(next_run_at=_EARLIEST)
+    update(routines)
+    .where(
+        routines.c.id == bindparam("b_routine"),
+        or_(
+            routines.c.next_run_at.is_(None),
+            routines.c.next_run_at <= bindparam("b_old", type_=routines.c.next_run_at.type),
+        ),
+    )
+    .values(next_run_at=_EARLIEST)
 )
 
 
@@ -88,8 +132,13 @@ async def advance_triggers(conn: AsyncConnection, advances: Sequence[dict[str, A
             for a in advances
         ],
     )
-    routine_ids = sorted({a["routine_id"] for a in advances})
-    await conn.execute(_REFRESH_ROUTINE, [{"b_routine": rid} for rid in routine_ids])
+    oldest: dict[str, datetime] = {}
+    for advance in advances:
+        rid = advance["routine_id"]
+        oldest[rid] = min(oldest.get(rid, advance["old"]), advance["old"])
+    await conn.execute(
+        _REFRESH_ROUTINE, [{"b_routine": rid, "b_old": old} for rid, old in sorted(oldest.items())]
+    )
 
 
 async def due_summary(conn: AsyncConnection, now: datetime) -> tuple[int, int, datetime | None]:
