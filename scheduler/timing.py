@@ -50,19 +50,15 @@ __all__ = [
     "upcoming_fires",
 ]
 
-UTC: Final = UTC
 UNIX_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 ScheduleType = Literal["cron", "every", "at", "cadence"]
 
 _DAY: Final = 86_400
 _EPOCH_ORDINAL: Final = date(1970, 1, 1).toordinal()
 # A local day's instants lie within this margin of its wall-clock bounds: real UTC offsets
-# stay within -12h..+14h. Transitions are at least a week apart in every zone since 1970,
-# so such a window holds at most one of them.
+# stay within -12h..+14h. Since 1970 no zone has had two transitions less than 166 hours
+# apart, so the 56-hour window around a day holds at most one of them.
 _WINDOW_MARGIN: Final = 16 * 3600
-# A backward shift can revisit the previous local date when it happens this soon after
-# midnight (the largest such shift in the tz database is 2 hours).
-_MIDNIGHT_LOOKBACK: Final = 4 * 3600
 # Expressions that match a rare date (Feb 29 on a Monday) fire within 28-40 years.
 _SEARCH_YEARS: Final = 100
 _MAX_YEAR: Final = 9998
@@ -82,11 +78,11 @@ def _offset(tz: tzinfo, instant: int) -> int:
     return 0 if offset is None else offset.days * _DAY + offset.seconds
 
 
-Segment = tuple[int, int, int]  # (start instant, end instant, UTC offset), end exclusive
+_Segment = tuple[int, int, int]  # (start instant, end instant, UTC offset), end exclusive
 
 
 @lru_cache(maxsize=65_536)
-def _day_segments(tz: tzinfo, day: int) -> tuple[Segment, ...]:
+def _day_segments(tz: tzinfo, day: int) -> tuple[_Segment, ...]:
     """Constant-offset stretches of time around local day `day` (days since 1970-01-01)."""
     start = day * _DAY - _WINDOW_MARGIN
     end = (day + 1) * _DAY + _WINDOW_MARGIN
@@ -210,7 +206,7 @@ def _first_wall(spec: CronSpec, day_start: int, lo: int, hi: int) -> int:
 
 
 def _first_fire_in_day(
-    spec: CronSpec, segments: tuple[Segment, ...], day_start: int, after: int
+    spec: CronSpec, segments: tuple[_Segment, ...], day_start: int, after: int
 ) -> int:
     """Earliest instant > `after` at which the job fires for this local day, or -1."""
     day_end = day_start + _DAY
@@ -238,7 +234,7 @@ def _first_fire_in_day(
     return -1
 
 
-def _earliest_of_next_day(segments: tuple[Segment, ...], next_day_start: int) -> int:
+def _earliest_of_next_day(segments: tuple[_Segment, ...], next_day_start: int) -> int:
     """Earliest instant in the window whose wall time falls on or after next_day_start."""
     candidates = [
         moment
@@ -249,27 +245,42 @@ def _earliest_of_next_day(segments: tuple[Segment, ...], next_day_start: int) ->
 
 
 def _next_cron_instant(spec: CronSpec, tz: tzinfo, after: int) -> int:
-    wall = after + _offset(tz, after)
-    day = wall // _DAY
-    if wall - day * _DAY < _MIDNIGHT_LOOKBACK:
+    day = (after + _offset(tz, after)) // _DAY
+    segments = _day_segments(tz, day)
+    if len(segments) > 1 and segments[1][2] < segments[0][2]:
+        # The clock goes back near this day, possibly into the previous date, whose
+        # repeated times may still be ahead of `after`.
         day -= 1
     # day // 365 overestimates the years since 1970 a little, which only widens the horizon.
     last_year = min(_MAX_YEAR, 1970 + day // 365 + _SEARCH_YEARS)
+    every_date = spec._every_date
     while True:
-        day = _next_matching_day(spec, day, last_year)
-        if day < 0:
-            raise ScheduleNeverFires(
-                f"cron expression {spec.expression!r} has no fire time in the "
-                f"{_SEARCH_YEARS} years after {datetime.fromtimestamp(after, UTC):%Y-%m-%d}"
-            )
+        if not every_date:
+            day = _next_matching_day(spec, day, last_year)
+            if day < 0:
+                raise ScheduleNeverFires(
+                    f"cron expression {spec.expression!r} has no fire time in the "
+                    f"{_SEARCH_YEARS} years after {datetime.fromtimestamp(after, UTC):%Y-%m-%d}"
+                )
         segments = _day_segments(tz, day)
-        fire = _first_fire_in_day(spec, segments, day * _DAY, after)
+        day_start = day * _DAY
+        if len(segments) == 1:
+            # The usual day, one UTC offset throughout: a plain time-of-day search.
+            offset = segments[0][2]
+            wall = _first_wall(
+                spec, day_start, max(day_start, after + offset + 1), day_start + _DAY
+            )
+            if wall >= 0:
+                return wall - offset
+            day += 1
+            continue
+        fire = _first_fire_in_day(spec, segments, day_start, after)
         if fire >= 0:
-            next_start = (day + 1) * _DAY
+            next_start = day_start + _DAY
             if fire > _earliest_of_next_day(segments, next_start):
                 # Only when a backward shift crosses midnight can the next local day
                 # begin before this one ends; take whichever fire comes first.
-                following = _next_matching_day(spec, day + 1, last_year)
+                following = day + 1 if every_date else _next_matching_day(spec, day + 1, last_year)
                 if following == day + 1:
                     other = _first_fire_in_day(
                         spec, _day_segments(tz, following), next_start, after
@@ -467,7 +478,13 @@ class Schedule:
                     f"at value {value!r} is not an ISO 8601 datetime (e.g. 2026-04-01T09:00:00Z)"
                 ) from exc
             if moment.utcoffset() is None:
-                moment = moment.replace(tzinfo=validate_timezone(timezone))
+                zone = validate_timezone(timezone)
+                local = moment
+                moment = local.replace(tzinfo=zone)
+                if moment.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != local:
+                    raise InvalidSchedule(
+                        f"{local:%Y-%m-%d %H:%M} does not exist in {timezone} (clocks go forward)"
+                    )
             return cls.from_datetime(moment)
         if type == "cadence":
             return _cadence_from_text(text)
@@ -479,7 +496,8 @@ class Schedule:
 def _cadence_from_text(text: str) -> Schedule:
     kind, _, rest = text.partition(":")
     kind = kind.strip().lower()
-    if kind in ("manual", "hourly") and not rest:
+    if not rest:
+        # validate_cadence says what is missing ("daily cadence requires hour_utc").
         return Schedule.from_cadence(kind)
     if kind == "hourly" and rest.strip().isdigit():
         return Schedule.from_cadence(kind, minute_utc=int(rest))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Final, Literal, cast, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -76,6 +77,7 @@ MACROS: Final[dict[str, str]] = {
 _MONTH_LENGTH: Final = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 _NUMBER = re.compile(r"\d+")
+_ZONE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+\-]*(?:/[A-Za-z0-9_+\-]+)*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +129,7 @@ class CronSpec:
     _minute_ge: tuple[int, ...] = field(init=False, repr=False, compare=False)
     _hour_ge: tuple[int, ...] = field(init=False, repr=False, compare=False)
     _day_rule: tuple[object, ...] = field(init=False, repr=False, compare=False)
+    _every_date: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_second_ge", _ge_table(self.seconds, 60))
@@ -147,6 +150,7 @@ class CronSpec:
                 self.dow_wildcard,
             ),
         )
+        object.__setattr__(self, "_every_date", self.every_day and len(self.months) == 12)
 
     @property
     def every_day(self) -> bool:
@@ -164,6 +168,7 @@ class CronSpec:
         )
 
 
+@lru_cache(maxsize=1024)
 def _ge_table(values: tuple[int, ...], size: int) -> tuple[int, ...]:
     table = [-1] * (size + 1)
     nxt = -1
@@ -185,6 +190,13 @@ def parse_cron(expression: str) -> CronSpec:
     text = " ".join(expression.split())
     if not text:
         raise InvalidCronExpression(expression, "cron expression is empty")
+    return _parse_normalized(text)
+
+
+# Specs are immutable, so triggers that share an expression can share its parse: a
+# scheduler loading many triggers parses each distinct expression once.
+@lru_cache(maxsize=8192)
+def _parse_normalized(text: str) -> CronSpec:
     if text.startswith("@"):
         macro = text.lower()
         if macro == "@reboot":
@@ -430,6 +442,9 @@ def validate_timezone(name: str) -> ZoneInfo:
         raise UnknownTimezone(str(name))
     if name.upper() in ("UTC", "Z", "ETC/UTC"):
         return ZoneInfo("UTC")
+    # "localtime" would make a schedule depend on the machine it runs on.
+    if name in ("localtime", "posixrules") or not _ZONE_NAME.fullmatch(name):
+        raise UnknownTimezone(name)
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
