@@ -18,9 +18,11 @@ import orjson
 import structlog
 from pydantic import ValidationError
 
+from consumers.parameters import Row, open_secret_params, resolve_parameters
 from consumers.records import run_event
 from firehook.context import Context
 from firehook.metrics import DISPATCH_FAILURES, DISPATCH_SECONDS
+from firehook.store import tasks as task_store
 from gateway.signatures import sign_webhook
 from schemas.events import RunResult
 
@@ -37,8 +39,16 @@ class Delivery:
     result: RunResult | None = None
 
 
-def dispatch_body(run: Mapping[str, Any], routine: Mapping[str, Any]) -> bytes:
-    """The JSON document an executor receives."""
+def dispatch_body(
+    run: Mapping[Any, Any],
+    routine: Mapping[Any, Any],
+    *,
+    task: Row | None = None,
+    secret_params: Mapping[str, str] | None = None,
+) -> bytes:
+    """The JSON document an executor receives: the run, its routine and task, the resolved
+    init params, the secret params (only here: the body is signed and goes to the
+    routine's own endpoint) and where to deliver the result."""
     document = run_event(run)
     document["type"] = "dev.firehook.run.dispatched"
     document["routine"] = {
@@ -50,6 +60,14 @@ def dispatch_body(run: Mapping[str, Any], routine: Mapping[str, Any]) -> bytes:
         "parentIssueId": routine["parent_issue_id"],
         "priority": routine["priority"],
     }
+    document["task"] = (
+        {"id": task["id"], "name": task["name"], "collection": task["collection"]}
+        if task is not None
+        else None
+    )
+    document["parameters"] = resolve_parameters(task, routine, run.get("payload"))
+    document["secretParams"] = dict(secret_params or {})
+    document["delivery"] = routine.get("delivery")
     return orjson.dumps(document)
 
 
@@ -61,9 +79,14 @@ class HttpDispatcher:
     async def close(self) -> None:
         await self._client.aclose()
 
-    async def deliver(self, run: Mapping[str, Any], routine: Mapping[str, Any]) -> Delivery:
+    async def deliver(self, run: Mapping[Any, Any], routine: Mapping[Any, Any]) -> Delivery:
         target = routine["dispatch"]
-        body = dispatch_body(run, routine)
+        task = None
+        if routine.get("task_id"):
+            async with self._ctx.db.read() as conn:
+                task = await task_store.get_task(conn, routine["task_id"])
+        secret_params = open_secret_params(self._ctx.secrets, routine)
+        body = dispatch_body(run, routine, task=task, secret_params=secret_params)
         secret_token = routine["dispatch_secret_enc"]
         headers = {"content-type": "application/json", "firehook-attempt": str(run["attempt"])}
         if secret_token:

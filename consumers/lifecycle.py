@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from consumers.chains import fire_successors
 from consumers.policy import retry_delay_sec
 from consumers.records import StatusChanges, attempts_with
 from firehook.metrics import RUNS_BY_STATUS
@@ -28,7 +29,7 @@ def _iso(value: datetime) -> str:
 
 async def _transition(
     conn: AsyncConnection,
-    run: Mapping[str, Any],
+    run: Mapping[Any, Any],
     values: dict[str, Any],
     attempt_entry: dict[str, Any] | None,
     changes: StatusChanges,
@@ -88,7 +89,11 @@ async def _end_attempt(
             "deadline_at": None,
             "next_attempt_at": None,
         }
-    return await _transition(conn, run, values, entry, changes, now, from_statuses=_ACTIVE)
+    updated = await _transition(conn, run, values, entry, changes, now, from_statuses=_ACTIVE)
+    if updated is not None and delay is None:
+        # The run's final status: its chain successors fire in this same transaction.
+        await fire_successors(conn, updated, changes, now)
+    return updated
 
 
 async def complete_run(

@@ -7,9 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from firehook.cloudevents import encode_event
+from firehook.fires import fire_message
 from firehook.settings import Settings
 from schemas.common import RunStatus
-from schemas.events import RunEvent, run_event_id, run_event_type
+from schemas.events import FireRequested, RunEvent, run_event_id, run_event_type
 
 DISPATCH_HTTP_TOPIC = "firehook.internal.dispatch-http"
 
@@ -82,6 +83,19 @@ class StatusChanges:
                     "created_at": now,
                 }
             )
+
+    def request_fire(self, fire: FireRequested, now: datetime) -> None:
+        """Queue a fire on the fires topic (chains): sent once this transaction commits."""
+        message = fire_message(self._settings, fire)
+        self.outbox.append(
+            {
+                "topic": message.topic,
+                "key": message.key,
+                "headers": [[name, value.decode()] for name, value in message.headers],
+                "body": fire.model_dump(mode="json"),
+                "created_at": now,
+            }
+        )
 
     def dispatch_http(self, run: Mapping[str, Any], now: datetime) -> None:
         """Queue the HTTP delivery of the run's current attempt."""

@@ -17,7 +17,11 @@ def configure_logging(fmt: str = "console", level: str = "INFO") -> None:
             serializer=lambda v, **_: orjson.dumps(v).decode()
         )
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        # Plain tracebacks: a rich traceback would print every local variable, and
+        # locals can hold secrets (webhook secrets, secret params) on their way to use.
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(), exception_formatter=structlog.dev.plain_traceback
+        )
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,

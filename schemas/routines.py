@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import AnyHttpUrl, Field, model_validator
 
@@ -19,6 +19,7 @@ from schemas.common import (
     RoutineStatus,
     ShortText,
 )
+from schemas.conditions import Condition, ConditionView
 from schemas.triggers import Trigger
 
 
@@ -65,6 +66,28 @@ class DispatchTarget(ApiModel):
         return self
 
 
+class DeliveryFormat(StrEnum):
+    MARKDOWN = "markdown"
+    JSON = "json"
+    TEXT = "text"
+
+
+class Delivery(ApiModel):
+    """Where the executor should deliver a run's result (seed 003); passed through as is."""
+
+    channel: ShortText
+    format: DeliveryFormat = DeliveryFormat.MARKDOWN
+
+
+ParamKey = Annotated[
+    str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+]
+InitParamsOverrides = Annotated[dict[ParamKey, Any], Field(max_length=200)]
+SecretParams = Annotated[
+    dict[ParamKey, Annotated[str, Field(max_length=10_000)]], Field(max_length=100)
+]
+
+
 class _RoutineFields(ApiModel):
     description: LongText | None = None
     goal_id: Identifier | None = None
@@ -78,6 +101,13 @@ class _RoutineFields(ApiModel):
     run_timeout_sec: int = Field(default=3_600, ge=1, le=604_800)
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     dispatch: DispatchTarget = Field(default_factory=DispatchTarget)
+    task_id: Identifier | None = None
+    init_params_overrides: InitParamsOverrides = Field(default_factory=dict)
+    secret_params: SecretParams | None = Field(
+        default=None, description="Encrypted at rest; responses show only the key names."
+    )
+    condition: Condition | None = None
+    delivery: Delivery | None = None
 
 
 class RoutineCreate(_RoutineFields):
@@ -104,6 +134,13 @@ class RoutinePatch(ApiModel):
     run_timeout_sec: int | None = Field(default=None, ge=1, le=604_800)
     retry: RetryPolicy | None = None
     dispatch: DispatchTarget | None = None
+    task_id: Identifier | None = None
+    init_params_overrides: InitParamsOverrides | None = None
+    secret_params: SecretParams | None = Field(
+        default=None, description="Replaces every secret param; null or {} removes them."
+    )
+    condition: Condition | None = None
+    delivery: Delivery | None = None
 
     @model_validator(mode="after")
     def _required_fields_not_null(self) -> Self:
@@ -136,6 +173,18 @@ class Routine(ResponseModel):
     created_at: datetime
     updated_at: datetime
     archived_at: datetime | None = None
+    task_id: str | None = None
+    init_params_overrides: dict[str, Any] = Field(default_factory=dict)
+    secret_param_keys: list[str] = Field(
+        default_factory=list, description="Names of the secret params; values are write-only."
+    )
+    condition: ConditionView | None = None
+    delivery: Delivery | None = None
+    run_count: int | None = Field(default=None, description="Runs that executed (seed 004).")
+    success_count: int | None = None
+    failure_count: int | None = Field(default=None, description="Failed or timed out.")
+    last_run: datetime | None = Field(default=None, description="When the latest run began.")
+    last_status: str | None = None
     triggers: list[Trigger] | None = None
     warnings: list[str] = Field(default_factory=list)
     dispatch_signing_secret: str | None = Field(

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from schemas import cron
 from schemas.common import ApiModel, ResponseModel, ShortText, SigningMode
+from schemas.conditions import Condition, ConditionView
 
 REPLAY_WINDOW_MIN = 30
 REPLAY_WINDOW_MAX = 86_400
@@ -90,6 +91,7 @@ class ScheduleTriggerCreate(_ScheduleFields):
     kind: Literal["schedule"]
     label: ShortText | None = None
     enabled: bool = True
+    condition: Condition | None = None
 
     @model_validator(mode="after")
     def _exactly_one_schedule(self) -> Self:
@@ -107,6 +109,7 @@ class WebhookTriggerCreate(ApiModel):
     kind: Literal["webhook"]
     label: ShortText | None = None
     enabled: bool = True
+    condition: Condition | None = None
     signing_mode: SigningMode = SigningMode.BEARER
     replay_window_sec: int = Field(default=300, ge=REPLAY_WINDOW_MIN, le=REPLAY_WINDOW_MAX)
     secret: str | None = Field(default=None, max_length=1024)
@@ -118,6 +121,7 @@ class ApiTriggerCreate(ApiModel):
     kind: Literal["api"]
     label: ShortText | None = None
     enabled: bool = True
+    condition: Condition | None = None
 
 
 TriggerCreate = Annotated[
@@ -131,6 +135,7 @@ class TriggerPatch(_ScheduleFields):
 
     label: ShortText | None = None
     enabled: bool | None = None
+    condition: Condition | None = None
     signing_mode: SigningMode | None = None
     replay_window_sec: int | None = Field(default=None, ge=REPLAY_WINDOW_MIN, le=REPLAY_WINDOW_MAX)
     max_body_bytes: int | None = Field(default=None, ge=1, le=MAX_BODY_BYTES_LIMIT)
@@ -174,6 +179,7 @@ class Trigger(ResponseModel):
     next_run_at: datetime | None = None
     last_fired_at: datetime | None = None
     last_rotated_at: datetime | None = None
+    condition: ConditionView | None = None
     created_at: datetime
     updated_at: datetime
     warnings: list[str] = Field(default_factory=list)

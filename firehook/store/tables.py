@@ -114,7 +114,18 @@ routines = Table(
     _created(),
     Column("updated_at", UtcDateTime(), nullable=False),
     Column("archived_at", UtcDateTime(), nullable=True),
+    # No foreign key to tasks: SQLite could add one only by rebuilding this table, whose
+    # rows runs and triggers cascade from; the API checks the reference instead.
+    Column("task_id", Id, nullable=True),
+    Column("init_params_overrides", Json, nullable=True),
+    Column("secret_params_enc", Text, nullable=True),
+    Column("condition", Json, nullable=True),
+    Column("delivery", Json, nullable=True),
+    # The conditions of the routine's triggers by trigger id, copied from them so that
+    # applying a fire reads no trigger row.
+    Column("trigger_conditions", Json, nullable=True),
     Index(None, "company_id", "created_at"),
+    Index(None, "task_id"),
 )
 
 triggers = Table(
@@ -146,6 +157,7 @@ triggers = Table(
     Column("version", Integer, nullable=False),
     _created(),
     Column("updated_at", UtcDateTime(), nullable=False),
+    Column("condition", Json, nullable=True),
     Index(None, "routine_id"),
     Index(None, "next_run_at"),
 )
@@ -182,6 +194,8 @@ runs = Table(
     Index(None, "routine_id", "created_at"),
     Index(None, "status", "deadline_at"),
     Index(None, "status", "next_attempt_at"),
+    # Company-wide statistics, the heatmap and today's count read runs by time.
+    Index(None, "company_id", "created_at"),
 )
 
 # Messages to publish once the transaction that wrote them has committed: a crash
@@ -212,4 +226,52 @@ run_events = Table(
     Column("data", Json, nullable=False),
     _created(),
     Index(None, "company_id", "seq"),
+)
+
+# Tasks: what routines fire, with the init params a routine may override (seed 000).
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("company_id", Id, ForeignKey("companies.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("collection", String(200), nullable=True),
+    Column("description", Text, nullable=True),
+    Column("init_params", Json, nullable=False),
+    Column("dispatch", Json, nullable=True),
+    Column("payload_overrides", Boolean, nullable=False),
+    _created(),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Index(None, "company_id", "collection", "name"),
+)
+
+# Chains: DAGs over routines; an edge fires its target when a run of its source ends.
+chains = Table(
+    "chains",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("company_id", Id, ForeignKey("companies.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("routine_ids", Json, nullable=False),
+    _created(),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Index(None, "company_id", "created_at"),
+)
+
+chain_edges = Table(
+    "chain_edges",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("chain_id", Id, ForeignKey("chains.id", ondelete="CASCADE"), nullable=False),
+    Column("company_id", Id, nullable=False),
+    Column("from_routine_id", Id, nullable=False),
+    Column("to_routine_id", Id, nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("position", Integer, nullable=False),
+    _created(),
+    # A run's end looks up the edges leaving its routine.
+    Index(None, "from_routine_id"),
+    Index(None, "chain_id"),
+    Index(None, "company_id"),
 )
