@@ -142,16 +142,23 @@ class InProcessBus(Bus):
             while state.queue:
                 batch = state.queue[: self._max_batch]
                 del state.queue[: self._max_batch]
-                try:
-                    for handler in state.handlers:
-                        await handler([pending.message for pending in batch])
-                except Exception as exc:
-                    log.error("in-process delivery failed", topic=topic, exc_info=exc)
-                    error = BusUnavailable(f"delivery failed: {exc}")
-                    for pending in batch:
-                        if not pending.done.done():
-                            pending.done.set_exception(error)
-                    continue
+                await self._handle(topic, state, batch)
+
+    async def _handle(self, topic: str, state: _Topic, batch: list[_Pending]) -> None:
+        try:
+            for handler in state.handlers:
+                await handler([pending.message for pending in batch])
+        except Exception as exc:
+            if len(batch) > 1:
+                # One bad message must not fail the fires that happened to share its
+                # batch: deliver them one by one, so only the bad one fails.
                 for pending in batch:
-                    if not pending.done.done():
-                        pending.done.set_result(None)
+                    await self._handle(topic, state, [pending])
+                return
+            log.error("in-process delivery failed", topic=topic, exc_info=exc)
+            if not batch[0].done.done():
+                batch[0].done.set_exception(BusUnavailable(f"delivery failed: {exc}"))
+            return
+        for pending in batch:
+            if not pending.done.done():
+                pending.done.set_result(None)

@@ -110,7 +110,12 @@ async def read_json(request: Request, limit: int = MANAGEMENT_BODY_LIMIT) -> Any
     if media and media != "application/json" and not media.endswith("+json"):
         raise UnsupportedMediaType("request body must be application/json")
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if (
+        declared is not None
+        and declared.isascii()
+        and declared.isdigit()
+        and (len(declared) > 18 or int(declared) > limit)
+    ):
         raise PayloadTooLarge(f"request body exceeds {limit} bytes")
     body = bytearray()
     async for chunk in request.stream():
@@ -120,9 +125,23 @@ async def read_json(request: Request, limit: int = MANAGEMENT_BODY_LIMIT) -> Any
     if not body.strip():
         return None
     try:
-        return orjson.loads(body)
+        data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise ValidationFailed(f"request body is not valid JSON: {exc.msg}") from None
+    if b"\\u0000" in body and _has_nul(data):
+        # PostgreSQL cannot store NUL in JSON text; refuse it here rather than fail later.
+        raise ValidationFailed("JSON strings must not contain NUL (\\u0000)")
+    return data
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any("\x00" in key or _has_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
 
 
 async def parse_body(request: Request, model: type[M], *, optional: bool = False) -> M:
@@ -134,7 +153,8 @@ async def parse_body(request: Request, model: type[M], *, optional: bool = False
         data = {}
     if not isinstance(data, dict):
         raise ValidationFailed("request body must be a JSON object")
-    return validate(model, data)
+    parsed: M = validate(model, data)
+    return parsed
 
 
 def validate(model: type[M] | TypeAdapter[Any], data: Any) -> Any:

@@ -18,10 +18,12 @@ from gateway.access import (
     require_assignment,
     require_routine_manager,
 )
+from gateway.api.tasks import routine_task_columns
+from gateway.changes import routine_changed
 from gateway.http import model_response, parse_body, validate
 from gateway.routing import Api, QueryParam
 from gateway.signatures import generate_secret
-from gateway.views import routine_view
+from gateway.views import routine_extras, routine_view
 from scheduler import reschedule_routine_triggers
 from schemas.common import RoutineStatus
 from schemas.errors import Conflict
@@ -84,8 +86,9 @@ async def list_routines(request: Request) -> Response:
             limit=query.limit,
             offset=query.offset,
         )
+        extras = await routine_extras(conn, ctx.secrets, rows)
     page = RoutineList(
-        data=[routine_view(row) for row in rows],
+        data=[routine_view(row, extras=extras[row["id"]]) for row in rows],
         total=total,
         limit=query.limit,
         offset=query.offset,
@@ -119,12 +122,21 @@ async def create_routine(request: Request) -> Response:
         "updated_at": now,
         "archived_at": now if body.status is RoutineStatus.ARCHIVED else None,
     }
-    secret = _new_dispatch_secret(ctx, values)
     async with ctx.db.write() as conn:
+        values = await routine_task_columns(
+            conn,
+            ctx,
+            values,
+            company_id=company["id"],
+            dispatch_given="dispatch" in body.model_fields_set,
+        )
+        secret = _new_dispatch_secret(ctx, values)
         await store.insert_routine(conn, values)
         row = await store.get_routine(conn, values["id"])
-    assert row is not None
-    return model_response(routine_view(row, [], ctx, dispatch_signing_secret=secret), 201)
+        assert row is not None
+        extras = await routine_extras(conn, ctx.secrets, [row])
+    view = routine_view(row, [], ctx, dispatch_signing_secret=secret, extras=extras[row["id"]])
+    return model_response(view, 201)
 
 
 def _new_dispatch_secret(ctx: Context, values: dict[str, Any]) -> str | None:
@@ -154,7 +166,9 @@ async def get_routine(request: Request) -> Response:
     async with ctx.db.read() as conn:
         routine = await load_routine(conn, principal, request.path_params["routineId"])
         triggers = await store.list_triggers(conn, [routine["id"]])
-    return model_response(routine_view(routine, triggers[routine["id"]], ctx))
+        extras = await routine_extras(conn, ctx.secrets, [routine])
+    view = routine_view(routine, triggers[routine["id"]], ctx, extras=extras[routine["id"]])
+    return model_response(view)
 
 
 @api.operation(
@@ -217,7 +231,7 @@ async def archive_routine(request: Request) -> Response:
 def _columns(body: RoutineCreate | RoutinePatch, *, exclude_unset: bool = False) -> dict[str, Any]:
     """Column values of a request: snake_case names; nested policies stored camelCase."""
     values = body.model_dump(mode="json", by_alias=False, exclude_unset=exclude_unset)
-    for name in ("retry", "dispatch"):
+    for name in ("retry", "dispatch", "condition", "delivery"):
         nested = getattr(body, name)
         if nested is not None:
             values[name] = nested.model_dump(mode="json")
@@ -232,6 +246,9 @@ async def _update(
     async with ctx.db.write() as conn:
         routine = await load_routine(conn, principal, routine_id)
         require_routine_manager(principal, routine)
+        principal_changes = await routine_task_columns(
+            conn, ctx, principal_changes, company_id=routine["company_id"], routine=routine
+        )
         changes = {k: v for k, v in principal_changes.items() if routine[k] != v}
         if "assignee_agent_id" in changes:
             require_assignment(principal, changes["assignee_agent_id"])
@@ -262,6 +279,14 @@ async def _update(
                 await reschedule_routine_triggers(conn, dict(routine) | changes, now, resumed=True)
         row = await store.get_routine(conn, routine["id"])
         triggers = await store.list_triggers(conn, [routine["id"]])
-    assert row is not None
-    view = routine_view(row, triggers[routine["id"]], ctx, dispatch_signing_secret=secret)
+        assert row is not None
+        extras = await routine_extras(conn, ctx.secrets, [row])
+    routine_changed(ctx, routine["id"])
+    view = routine_view(
+        row,
+        triggers[routine["id"]],
+        ctx,
+        dispatch_signing_secret=secret,
+        extras=extras[routine["id"]],
+    )
     return model_response(view)

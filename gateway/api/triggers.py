@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -14,13 +14,17 @@ from starlette.responses import Response
 from firehook.context import context_of
 from firehook.ids import new_id, new_public_id
 from firehook.store import routines as store
+from firehook.store import tasks as task_store
 from gateway.access import authenticate, load_routine, load_trigger, require_routine_manager
+from gateway.changes import trigger_changed
 from gateway.http import model_response, parse_body, read_json, validate
 from gateway.routing import Api
 from gateway.signatures import generate_secret, validate_user_secret
 from gateway.views import trigger_view
 from scheduler import next_run_for_trigger
 from schemas.common import RoutineStatus, SigningMode, TriggerKind
+from schemas.conditions import Condition
+from schemas.cron import InvalidSchedule
 from schemas.errors import Conflict, ValidationFailed
 from schemas.triggers import (
     RotateSecret,
@@ -64,6 +68,17 @@ def _schedule_columns(body: ScheduleTriggerCreate | TriggerPatch) -> dict[str, A
     }
 
 
+def _next_run(values: dict[str, Any], now: datetime) -> datetime | None:
+    """The trigger's first fire after now; a schedule that can never fire is a 400."""
+    try:
+        first = next_run_for_trigger(values, now)
+    except InvalidSchedule as exc:
+        raise ValidationFailed(f"schedule: {exc}", {"schedule": str(exc)}) from None
+    if first is None and values.get("at") is not None:
+        raise ValidationFailed("at: the time is in the past", {"at": "must be in the future"})
+    return first
+
+
 @api.operation(
     "POST",
     "/api/routines/{routineId}/triggers",
@@ -93,6 +108,7 @@ async def create_trigger(request: Request) -> Response:
         "kind": body.kind,
         "label": body.label,
         "enabled": body.enabled,
+        "condition": body.condition.model_dump(mode="json") if body.condition else None,
         "version": 1,
         "created_at": now,
         "updated_at": now,
@@ -100,7 +116,7 @@ async def create_trigger(request: Request) -> Response:
     secret: str | None = None
     if isinstance(body, ScheduleTriggerCreate):
         values |= _schedule_columns(body) | {"jitter_sec": body.jitter_sec}
-        values["next_run_at"] = next_run_for_trigger(values, now) if body.enabled else None
+        values["next_run_at"] = _next_run(values, now) if body.enabled else None
     elif isinstance(body, WebhookTriggerCreate):
         secret = _secret_for(body.signing_mode, body.secret)
         values |= {
@@ -115,8 +131,11 @@ async def create_trigger(request: Request) -> Response:
     async with ctx.db.write() as conn:
         await store.insert_trigger(conn, values)
         await store.refresh_routine_next_run(conn, routine["id"], now)
+        if values["condition"] is not None:
+            await task_store.refresh_trigger_conditions(conn, routine["id"])
         row = await store.get_trigger(conn, trigger_id)
     assert row is not None
+    trigger_changed(ctx, row["public_id"])
     return model_response(
         trigger_view(row, ctx, routine_status=routine["status"], secret=secret), 201
     )
@@ -148,18 +167,21 @@ async def patch_trigger(request: Request) -> Response:
             if trigger["kind"] == TriggerKind.SCHEDULE:
                 merged = dict(trigger) | changes
                 enabled = merged["enabled"]
-                changes["next_run_at"] = next_run_for_trigger(merged, now) if enabled else None
+                changes["next_run_at"] = _next_run(merged, now) if enabled else None
             await store.update_trigger(conn, trigger["id"], changes)
             await store.refresh_routine_next_run(conn, routine["id"], now)
+            if "condition" in changes:
+                await task_store.refresh_trigger_conditions(conn, routine["id"])
         row = await store.get_trigger(conn, trigger["id"])
     assert row is not None
+    trigger_changed(ctx, trigger["public_id"])
     return model_response(trigger_view(row, ctx, routine_status=routine["status"]))
 
 
 def _trigger_changes(trigger: RowMapping, body: TriggerPatch) -> dict[str, Any]:
     given = body.model_fields_set
     kind = TriggerKind(trigger["kind"])
-    allowed = {"label", "enabled"}
+    allowed = {"label", "enabled", "condition"}
     allowed |= _SCHEDULE_FIELDS if kind is TriggerKind.SCHEDULE else set()
     allowed |= _WEBHOOK_FIELDS if kind is TriggerKind.WEBHOOK else set()
     foreign = [_camel(name) for name in sorted(given - allowed)]
@@ -170,6 +192,8 @@ def _trigger_changes(trigger: RowMapping, body: TriggerPatch) -> dict[str, Any]:
     changes: dict[str, Any] = {}
     for name in given & (allowed - _SCHEDULE_SHAPES - {"timezone"}):
         value = getattr(body, name)
+        if isinstance(value, Condition):
+            value = value.model_dump(mode="json")
         changes[name] = value.value if isinstance(value, SigningMode) else value
     if kind is TriggerKind.SCHEDULE and given & (_SCHEDULE_SHAPES | {"timezone"}):
         if given & _SCHEDULE_SHAPES:
@@ -198,6 +222,9 @@ async def delete_trigger(request: Request) -> Response:
         _require_mutable(routine)
         await store.delete_trigger(conn, trigger["id"])
         await store.refresh_routine_next_run(conn, routine["id"], ctx.clock())
+        if trigger["condition"] is not None:
+            await task_store.refresh_trigger_conditions(conn, routine["id"])
+    trigger_changed(ctx, trigger["public_id"])
     return Response(status_code=204)
 
 
@@ -238,4 +265,5 @@ async def rotate_secret(request: Request) -> Response:
         )
         row = await store.get_trigger(conn, trigger["id"])
     assert row is not None
+    trigger_changed(ctx, trigger["public_id"])
     return model_response(trigger_view(row, ctx, routine_status=routine["status"], secret=secret))
