@@ -14,13 +14,16 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from consumers.policy import decide_first_status
+from consumers.conditions import condition_skip_reason
+from consumers.parameters import PAYLOAD_PARAMS_KEY, payload_params_problem
+from consumers.policy import Decision, decide_first_status
 from consumers.records import StatusChanges
 from firehook.bus import Message
 from firehook.cloudevents import UndecodableEvent, decode_event
 from firehook.context import Context
 from firehook.metrics import FIRES_CONSUMED, RUNS_BY_STATUS
 from firehook.store import runs as store
+from firehook.store import tasks as task_store
 from schemas.common import (
     ACTIVE_RUN_STATUSES,
     ConcurrencyPolicy,
@@ -76,8 +79,10 @@ async def apply_fires(
     conn: AsyncConnection, fires: Sequence[FireRequested], now: datetime, changes: StatusChanges
 ) -> None:
     """Create the runs of `fires` that do not exist yet, in order, under the routines' policies."""
-    existing = await store.existing_run_ids(conn, (fire.run_id for fire in fires))
+    # Lock first, then look: a copy of the same fire applied concurrently by another
+    # consumer has then either committed its run (and we see it) or not started.
     routines = await store.lock_routines(conn, (fire.routine_id for fire in fires))
+    existing = await store.existing_run_ids(conn, (fire.run_id for fire in fires))
     active = await store.active_runs(
         conn,
         (
@@ -86,6 +91,15 @@ async def apply_fires(
             if r["concurrency_policy"] != ConcurrencyPolicy.ALWAYS_ENQUEUE
         ),
         ACTIVE_RUN_STATUSES,
+    )
+    # A task matters here only to check init params a payload asks for.
+    tasks = await task_store.get_tasks(
+        conn,
+        (
+            routines[f.routine_id]["task_id"]
+            for f in fires
+            if f.payload and PAYLOAD_PARAMS_KEY in f.payload and f.routine_id in routines
+        ),
     )
     rows: list[dict[str, Any]] = []
     routines_fired: dict[str, datetime] = {}
@@ -110,6 +124,15 @@ async def apply_fires(
             fire.source,
             active.get(fire.routine_id),
         )
+        if decision.status is not RunStatus.SKIPPED or decision.coalesced_into_run_id:
+            # A paused routine's skip says so; otherwise a condition that does not hold,
+            # or init params the task refuses, skip the fire before any policy applies.
+            trigger_condition = (routine["trigger_conditions"] or {}).get(fire.trigger_id or "")
+            reason = condition_skip_reason(
+                fire, routine["condition"], trigger_condition
+            ) or payload_params_problem(tasks.get(routine["task_id"] or ""), fire.payload)
+            if reason is not None:
+                decision = Decision(RunStatus.SKIPPED, reason)
         row = _run_row(fire, routine, decision.status, now)
         row |= {"reason": decision.reason, "coalesced_into_run_id": decision.coalesced_into_run_id}
         if decision.dispatches:
@@ -142,7 +165,9 @@ def _run_row(fire: FireRequested, routine: Any, status: RunStatus, now: datetime
         "fire_id": fire.fire_id,
         "payload": fire.payload,
         "scheduled_for": fire.scheduled_for,
-        "triggered_by_routine_id": fire.triggered_by_routine_id,
+        # Seed 000 tags every run with the routine whose fire made it: the upstream
+        # routine for a chain fire, the routine itself otherwise.
+        "triggered_by_routine_id": fire.triggered_by_routine_id or routine["id"],
         "attempt": 1,
         "attempts": [
             {

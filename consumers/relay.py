@@ -70,13 +70,18 @@ class OutboxRelay:
 
     async def _run(self) -> None:
         while True:
+            # Listen before the pass: a commit that lands during it wakes the next one.
+            woken = self._wake.wait(self._poll_interval)
             try:
-                handled = await self.relay_once()
-            except Exception as exc:
-                log.error("outbox relay pass failed; retrying", exc_info=exc)
-                handled = 0
-            if handled < self._batch_size:
-                await self._wake.wait(self._poll_interval)
+                try:
+                    handled = await self.relay_once()
+                except Exception as exc:
+                    log.error("outbox relay pass failed; retrying", exc_info=exc)
+                    handled = 0
+                if handled < self._batch_size:
+                    await woken
+            finally:
+                woken.close()  # not awaited when there is more to do, or on stop
 
     async def relay_once(self) -> int:
         """Lease one batch, publish its events, start its deliveries. Returns the rows leased."""
@@ -88,7 +93,14 @@ class OutboxRelay:
             return 0
         events = [row for row in rows if row["topic"] != DISPATCH_HTTP_TOPIC]
         if events:
-            await self._bus.publish([_message(row) for row in events])
+            try:
+                await self._bus.publish([_message(row) for row in events])
+            except Exception:
+                # Give the rows back at once rather than when the lease ends: the bus
+                # may be back in a second, and their events should follow then.
+                async with self._ctx.db.write() as conn:
+                    await store.release_outbox(conn, [row["id"] for row in events])
+                raise
             async with self._ctx.db.write() as conn:
                 await store.remove_from_outbox(conn, [row["id"] for row in events])
         for row in rows:
@@ -104,7 +116,7 @@ class OutboxRelay:
         while self._deliveries:
             await asyncio.wait(set(self._deliveries))
 
-    async def _deliver(self, row: Mapping[str, Any]) -> None:
+    async def _deliver(self, row: Mapping[Any, Any]) -> None:
         try:
             await self._deliver_row(row)
         except Exception as exc:
@@ -112,7 +124,7 @@ class OutboxRelay:
         finally:
             self._slots.release()
 
-    async def _deliver_row(self, row: Mapping[str, Any]) -> None:
+    async def _deliver_row(self, row: Mapping[Any, Any]) -> None:
         run_id, attempt = row["body"]["runId"], row["body"]["attempt"]
         async with self._ctx.db.read() as conn:
             run = await store.get_run(conn, run_id)
@@ -163,7 +175,7 @@ class OutboxRelay:
         self._wake.notify()
 
 
-def _message(row: Mapping[str, Any]) -> Message:
+def _message(row: Mapping[Any, Any]) -> Message:
     headers = tuple((name, value.encode()) for name, value in row["headers"])
     return Message(
         topic=row["topic"], key=row["key"], value=orjson.dumps(row["body"]), headers=headers

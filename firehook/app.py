@@ -14,6 +14,8 @@ from firehook.keyring import load_secret_box
 from firehook.settings import Settings
 from firehook.store import Database, upgrade_to_head_async
 from gateway import create_app
+from gateway.app import MANAGEMENT_APIS
+from gateway.routing import Api
 
 log = structlog.get_logger("firehook")
 
@@ -43,9 +45,13 @@ def build_context(settings: Settings, *, dev: bool = False) -> Context:
 
 
 def build_app(
-    ctx: Context, services: Sequence[Service] = (), *, migrate: bool = False
+    ctx: Context,
+    services: Sequence[Service] = (),
+    *,
+    migrate: bool = False,
+    apis: Sequence[Api] = MANAGEMENT_APIS,
 ) -> Starlette:
-    """The ASGI app of a role: the gateway's routes, with `services` run alongside."""
+    """The ASGI app of a role: `apis` plus health and metrics, with `services` run alongside."""
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -62,4 +68,4 @@ def build_app(
                 await service.stop()
             await ctx.db.close()
 
-    return create_app(ctx, lifespan=lifespan)
+    return create_app(ctx, apis=apis, lifespan=lifespan)

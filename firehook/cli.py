@@ -7,8 +7,14 @@ import asyncio
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from firehook.settings import Settings
+from schemas.common import SigningMode
+
+if TYPE_CHECKING:
+    from firehook.crypto import SecretBox
+    from firehook.store import Database
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -27,7 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="firehook", description=__doc__)
     sub = parser.add_subparsers(title="commands")
 
-    dev = sub.add_parser("dev", help="everything in one process: SQLite + in-process bus")
+    dev = sub.add_parser(
+        "dev", help="everything in one process: SQLite + in-process bus (or --kafka)"
+    )
     dev.add_argument("--host", help="listen address (FIREHOOK_HOST)")
     dev.add_argument("--port", type=int, help="listen port (FIREHOOK_PORT)")
     dev.add_argument("--database-url", help="FIREHOOK_DATABASE_URL")
@@ -35,6 +43,12 @@ def _parser() -> argparse.ArgumentParser:
         "--kafka", metavar="BOOTSTRAP", help="use a Kafka broker instead of the in-process bus"
     )
     dev.set_defaults(run=_run_dev)
+
+    for role, summary in _ROLE_HELP.items():
+        command = sub.add_parser(role, help=summary)
+        command.add_argument("--host", help="listen address (FIREHOOK_HOST)")
+        command.add_argument("--port", type=int, help="listen port (FIREHOOK_PORT)")
+        command.set_defaults(run=_run_role, role=role)
 
     migrate = sub.add_parser("migrate", help="apply database migrations")
     migrate.set_defaults(run=_run_migrate)
@@ -51,6 +65,33 @@ def _parser() -> argparse.ArgumentParser:
         "generate-encryption-key", help="print a new value for FIREHOOK_SECRET_KEY"
     )
     generate.set_defaults(run=_run_generate_key)
+    rotate = keys_sub.add_parser(
+        "rotate-encryption",
+        help="re-encrypt every stored secret under FIREHOOK_SECRET_KEY "
+        "(the old keys in FIREHOOK_PREVIOUS_SECRET_KEYS)",
+    )
+    rotate.set_defaults(run=_run_keys_rotate_encryption)
+
+    sign = sub.add_parser(
+        "sign", help="print a curl command that fires a webhook trigger, correctly signed"
+    )
+    sign.add_argument("--trigger", required=True, metavar="PUBLIC_ID_OR_URL")
+    sign.add_argument("--mode", required=True, choices=[mode.value for mode in SigningMode])
+    sign.add_argument("--secret", help="the trigger's secret; '-' reads it from standard input")
+    body = sign.add_mutually_exclusive_group()
+    body.add_argument("--body", default="{}", help="the request body, sent byte for byte")
+    body.add_argument("--body-file", metavar="PATH", help="read the request body from a file")
+    sign.add_argument("--url", metavar="BASE", help="base URL, when --trigger is a public id")
+    sign.add_argument("--idempotency-key", help="delivery id (or Idempotency-Key) to send")
+    sign.add_argument("--content-type", default="application/json")
+    sign.set_defaults(run=_run_sign)
+
+    check = sub.add_parser("validate", help="check a schedule and print its next runs")
+    check.add_argument("value", help="cron expression, seconds, ISO time or cadence")
+    check.add_argument("--type", default="cron", choices=["cron", "every", "at", "cadence"])
+    check.add_argument("--tz", default="UTC", help="IANA timezone of a cron expression")
+    check.add_argument("--count", type=int, default=5)
+    check.set_defaults(run=_run_validate)
     return parser
 
 
@@ -77,6 +118,45 @@ def _run_dev(args: argparse.Namespace) -> int:
     asyncio.run(prepare_dev_store(settings))
     app = build_dev_app(settings)
     uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, lifespan="on")
+    return 0
+
+
+_ROLE_HELP = {
+    "gateway": "production role: management API and webhooks, publishing fires to Kafka",
+    "scheduler": "production role: fires due schedules to Kafka (run any number of replicas)",
+    "consumer": "production role: fires to runs, dispatch, run results (scale by partitions)",
+}
+# Below the usual 30 s grace of an orchestrator, so the drain ends before SIGKILL.
+_GRACEFUL_SHUTDOWN_SEC = 25
+
+
+def _run_role(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from firehook.keyring import MissingSecretKey
+    from firehook.logging import configure_logging
+    from firehook.roles import build_role_app
+
+    settings = _settings(host=args.host, port=args.port)
+    # Production logs are JSON lines, unless FIREHOOK_LOG_FORMAT asks otherwise.
+    log_format = settings.log_format if "log_format" in settings.model_fields_set else "json"
+    configure_logging(log_format, settings.log_level)
+    try:
+        app = build_role_app(settings, args.role)
+    except (ValueError, MissingSecretKey) as exc:
+        print(f"firehook {args.role}: {exc}", file=sys.stderr)
+        return 2
+    # uvicorn stops accepting on SIGTERM, finishes requests in hand, then runs the
+    # lifespan shutdown that drains the role's services.
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        lifespan="on",
+        access_log=False,
+        timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_SEC,
+    )
     return 0
 
 
@@ -117,6 +197,127 @@ def _run_generate_key(_args: argparse.Namespace) -> int:
     from firehook.crypto import generate_secret_key
 
     print(generate_secret_key())
+    return 0
+
+
+def _run_keys_rotate_encryption(_args: argparse.Namespace) -> int:
+    from firehook.crypto import SecretDecryptionError
+    from firehook.keyring import MissingSecretKey, load_secret_box
+    from firehook.store import Database
+
+    settings = Settings()
+    try:
+        box, _ = load_secret_box(settings)
+    except (ValueError, MissingSecretKey) as exc:
+        print(f"firehook keys rotate-encryption: {exc}", file=sys.stderr)
+        return 2
+
+    async def rotate() -> tuple[int, int]:
+        db = Database(settings.database_url)
+        try:
+            return await _reencrypt_secrets(db, box)
+        finally:
+            await db.close()
+
+    try:
+        changed, current = asyncio.run(rotate())
+    except SecretDecryptionError as exc:
+        print(f"firehook keys rotate-encryption: nothing changed: {exc}", file=sys.stderr)
+        return 1
+    print(f"re-encrypted {changed} secrets under key {box.current_key_id}; {current} already were")
+    return 0
+
+
+async def _reencrypt_secrets(db: Database, box: SecretBox) -> tuple[int, int]:
+    """Seal every `*_enc` column under the current key, in one transaction.
+
+    Each such column is sealed with its row's id as associated data. A row changed
+    meanwhile (a secret rotated) is left alone: its writer sealed it under the
+    current key already. Any token no known key opens aborts the whole run.
+    """
+    from sqlalchemy import select, update
+
+    from firehook.crypto import SecretDecryptionError
+    from firehook.store.tables import metadata
+
+    changed = current = 0
+    async with db.write() as conn:
+        for table in metadata.sorted_tables:
+            for column in [c for c in table.columns if c.name.endswith("_enc")]:
+                rows = await conn.execute(select(table.c.id, column).where(column.is_not(None)))
+                for row_id, token in rows.all():
+                    try:
+                        fresh = box.reencrypt(token, row_id.encode())
+                    except SecretDecryptionError as exc:
+                        where = f"{table.name}.{column.name} of {row_id}"
+                        raise SecretDecryptionError(f"{where}: {exc}") from None
+                    if fresh == token:
+                        current += 1
+                        continue
+                    await conn.execute(
+                        update(table)
+                        .where(table.c.id == row_id, column == token)
+                        .values({column.name: fresh})
+                    )
+                    changed += 1
+    return changed, current
+
+
+def _run_sign(args: argparse.Namespace) -> int:
+    import shlex
+    import time
+    from pathlib import Path
+
+    from gateway.signatures import sign_webhook
+
+    secret = args.secret or ""
+    if secret == "-":
+        secret = sys.stdin.readline().strip()
+    if not secret and args.mode != SigningMode.NONE:
+        print(f"firehook sign: --secret is required for mode {args.mode}", file=sys.stderr)
+        return 2
+    if args.body_file is not None:
+        body = Path(args.body_file).read_bytes()
+        data = "@" + args.body_file
+    else:
+        # surrogateescape gives back the exact bytes the shell passed in.
+        body = args.body.encode("utf-8", "surrogateescape")
+        data = args.body
+    url = args.trigger
+    if not url.startswith(("http://", "https://")):
+        settings = Settings()
+        base = args.url or settings.public_base_url or f"http://{settings.host}:{settings.port}"
+        url = f"{base.rstrip('/')}/api/routine-triggers/public/{url}/fire"
+    try:
+        headers = sign_webhook(args.mode, secret, body, time.time(), args.idempotency_key)
+    except ValueError as exc:
+        print(f"firehook sign: {exc}", file=sys.stderr)
+        return 2
+    headers = {"Content-Type": args.content_type} | headers
+    lines = [f"curl -sS -X POST {shlex.quote(url)}"]
+    lines += [f"-H {shlex.quote(f'{name}: {value}')}" for name, value in headers.items()]
+    lines.append(f"--data-binary {shlex.quote(data)}")
+    print(" \\\n  ".join(lines))
+    return 0
+
+
+def _run_validate(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from scheduler.describe import describe_schedule
+    from scheduler.timing import Schedule, upcoming_fires
+    from schemas.cron import InvalidSchedule
+
+    try:
+        schedule = Schedule.from_value(args.type, args.value, args.tz)
+        runs = upcoming_fires(schedule, datetime.now(UTC), max(1, min(args.count, 100)))
+    except InvalidSchedule as exc:
+        print(f"invalid: {exc}", file=sys.stderr)
+        return 2
+    print(describe_schedule(schedule))
+    for run in runs:
+        local = run.astimezone(schedule.zone) if schedule.type == "cron" else run
+        print(f"  {local.isoformat()}")
     return 0
 
 

@@ -51,12 +51,17 @@ class Settings(BaseSettings):
     kafka_partitions: int = Field(default=12, ge=1)
     kafka_replication_factor: int = Field(default=1, ge=1)
     kafka_consumer_group: str = "firehook-consumer"
+    # A dead consumer's partitions move to the others after the session timeout.
+    kafka_session_timeout_ms: int = Field(default=10_000, ge=1000)
+    kafka_heartbeat_interval_ms: int = Field(default=3_000, ge=100)
+    # How long a publish waits for the broker's acknowledgement before answering 503.
+    kafka_publish_timeout_sec: float = Field(default=5.0, gt=0)
     topic_fires: str = "firehook.fires"
     topic_runs: str = "firehook.runs"
     topic_run_results: str = "firehook.run-results"
     topic_fires_dlq: str = "firehook.fires.dlq"
 
-    scheduler_resync_sec: float = Field(default=30.0, gt=0)
+    scheduler_resync_sec: float = Field(default=5.0, gt=0)
     consumer_batch_size: int = Field(default=500, ge=1)
     dispatch_concurrency: int = Field(default=64, ge=1)
 

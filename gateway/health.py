@@ -1,4 +1,4 @@
-"""Liveness, readiness, metrics and the OpenAPI document."""
+"""Liveness, readiness, Prometheus metrics and the OpenAPI document."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from firehook.context import context_of
+from firehook.metrics import render_metrics
 from gateway.http import JSONResponse
 from gateway.routing import Api
 
@@ -37,6 +38,25 @@ async def readyz(request: Request) -> Response:
         {"status": "ok" if ready else "unavailable", "checks": checks},
         status_code=200 if ready else 503,
     )
+
+
+@api.operation(
+    "GET",
+    "/metrics",
+    "Prometheus metrics of this process (text exposition format)",
+    "health",
+    auth=None,
+    errors=(),
+    extra_responses={
+        "200": {
+            "description": "Prometheus text exposition format",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    },
+)
+async def metrics(_request: Request) -> Response:
+    body, content_type = render_metrics()
+    return Response(body, headers={"Content-Type": content_type})
 
 
 @api.operation("GET", "/openapi.json", "This document", "health", auth=None, errors=())

@@ -7,17 +7,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from schemas.common import RunSource, RunStatus
 
-SPEC_VERSION = "1.0"
-FIRE_REQUESTED = "dev.firehook.fire.requested"
+SPEC_VERSION: Final = "1.0"
+FIRE_REQUESTED: Final = "dev.firehook.fire.requested"
 RUN_EVENT_PREFIX = "dev.firehook.run."
-RUN_RESULT = "dev.firehook.run.result"
+RUN_RESULT: Final = "dev.firehook.run.result"
 
 
 class _EventData(BaseModel):

@@ -233,6 +233,16 @@ async def claim_outbox(
     return result.mappings().all()
 
 
+async def release_outbox(conn: AsyncConnection, ids: Sequence[int]) -> None:
+    """End the lease of messages that could not be sent, so the next pass retries them."""
+    if ids:
+        await conn.execute(
+            update(outbox)
+            .where(outbox.c.id.in_(list(ids)))
+            .values(claimed_by=None, claimed_until=None)
+        )
+
+
 async def remove_from_outbox(conn: AsyncConnection, ids: Sequence[int]) -> None:
     if ids:
         await conn.execute(delete(outbox).where(outbox.c.id.in_(list(ids))))

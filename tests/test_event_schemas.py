@@ -1,0 +1,112 @@
+"""The checked-in JSON Schemas of the events match the models, and real events match them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema  # type: ignore[import-untyped]
+import pytest
+
+import schemas
+from consumers.records import StatusChanges
+from firehook.bus import Message
+from firehook.cloudevents import structured
+from firehook.fires import fire_message
+from firehook.settings import Settings
+from schemas.common import RunSource
+from schemas.events import FireRequested
+from schemas.export import EVENT_MODELS, event_schemas, render, schema_path
+
+SETTINGS = Settings(_env_file=None)  # type: ignore[call-arg]
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+RUN_ID = "8f0c5a52-3c1e-5b7a-9d4e-2f1a6b7c8d9e"
+ROUTINE_ID = "1b9d6bcd-bbfd-4b2d-9b5d-ab8dfbbd4bed"
+COMPANY_ID = "6ec0bd7f-11c0-43da-975e-2a8ad9ebae0b"
+RUN: dict[str, Any] = {
+    "id": RUN_ID,
+    "routine_id": ROUTINE_ID,
+    "company_id": COMPANY_ID,
+    "status": "dispatched",
+    "attempt": 1,
+    "source": "webhook",
+    "payload": {"n": 1},
+    "created_at": NOW,
+    "dispatched_at": NOW,
+    "attempts": [{"attempt": 1, "status": "dispatched", "startedAt": "2026-03-01T12:00:00Z"}],
+}
+
+
+@pytest.mark.parametrize("stem", sorted(EVENT_MODELS))
+def test_checked_in_schema_matches_the_model(stem: str) -> None:
+    path = schema_path(stem)
+    assert path.exists(), f"{path} is missing: run `python -m schemas.export`"
+    assert path.read_text(encoding="utf-8") == render(event_schemas()[stem]), (
+        f"{path.name} drifted from schemas.events: run `python -m schemas.export`"
+    )
+
+
+def test_schemas_ship_as_package_data() -> None:
+    files = resources.files("schemas") / "json"
+    for stem in EVENT_MODELS:
+        schema = json.loads((files / f"{stem}.schema.json").read_text(encoding="utf-8"))
+        jsonschema.Draft202012Validator.check_schema(schema)
+
+
+def test_exporter_writes_the_files(tmp_path: Path) -> None:
+    # The real command rewrites schemas/json; run it on a copy of the package.
+    copy = tmp_path / "schemas"
+    shutil.copytree(Path(schemas.__file__).parent, copy, ignore=shutil.ignore_patterns("json"))
+    done = subprocess.run(
+        [sys.executable, "-m", "schemas.export"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.count(f"wrote {copy}") == len(EVENT_MODELS), done.stdout
+    for stem in EVENT_MODELS:
+        written = (copy / "json" / f"{stem}.schema.json").read_text(encoding="utf-8")
+        assert written == schema_path(stem).read_text(encoding="utf-8")
+
+
+def test_a_published_fire_matches_its_schema() -> None:
+    fire = FireRequested(
+        fire_id="f-1",
+        run_id=RUN_ID,
+        routine_id=ROUTINE_ID,
+        company_id=COMPANY_ID,
+        source=RunSource.WEBHOOK,
+        payload={"n": 1},
+        requested_at=NOW,
+        idempotency_key="delivery-1",
+    )
+    message = fire_message(
+        SETTINGS, fire, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    )
+    jsonschema.validate(structured(message), event_schemas()["fire-requested"])
+
+
+def test_a_run_event_matches_its_schema_and_a_broken_one_does_not() -> None:
+    changes = StatusChanges(SETTINGS, publish_to_bus=True)
+    changes.record(RUN, NOW)
+    [row] = changes.outbox
+    message = Message(
+        row["topic"],
+        row["key"],
+        json.dumps(row["body"]).encode(),
+        tuple((name, value.encode()) for name, value in row["headers"]),
+    )
+    event = structured(message)
+    schema = event_schemas()["run-event"]
+    jsonschema.validate(event, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(event | {"data": event["data"] | {"status": "exploded"}}, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({k: v for k, v in event.items() if k != "id"}, schema)
