@@ -52,4 +52,4 @@ def retry_delay_sec(retry: dict[str, Any], attempt: int) -> float | None:
     cap = float(retry.get("maxDelaySec", 3600))
     if retry.get("strategy", "exponential") == "fixed":
         return min(base, cap)
-    return min(base * 2 ** (attempt - 1), cap)
+    return min(base * float(2 ** (attempt - 1)), cap)

@@ -9,14 +9,25 @@ from typing import Any
 from starlette.applications import Starlette
 
 from firehook.context import Context
-from gateway import health
-from gateway.api import companies, routines, runs, triggers
+from gateway import health, webhooks
+from gateway.api import chains, companies, routines, runs, scheduling, stats, tasks, triggers
 from gateway.http import EXCEPTION_HANDLERS
 from gateway.openapi import openapi_document
 from gateway.routing import Api
 
 VERSION = "0.1.0"
-MANAGEMENT_APIS: tuple[Api, ...] = (companies.api, routines.api, triggers.api, runs.api)
+MANAGEMENT_APIS: tuple[Api, ...] = (
+    # First: routes are matched in order, and the webhook endpoint is the hot path.
+    webhooks.api,
+    companies.api,
+    routines.api,
+    triggers.api,
+    runs.api,
+    tasks.api,
+    chains.api,
+    stats.api,
+    scheduling.api,
+)
 
 
 def create_app(
@@ -30,7 +41,7 @@ def create_app(
     routes = [route for api in all_apis for route in api.routes()]
     app = Starlette(
         routes=routes,
-        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
     app.state.ctx = ctx

@@ -14,7 +14,7 @@ from scheduler.timing import Schedule, next_fire
 from schemas.common import CatchUpPolicy, TriggerKind
 
 
-def schedule_of(trigger: Mapping[str, Any]) -> Schedule | None:
+def schedule_of(trigger: Mapping[Any, Any]) -> Schedule | None:
     """The schedule of a schedule trigger's stored values; None for other kinds."""
     if trigger.get("cron_expression"):
         return _cron_schedule(trigger["cron_expression"], trigger.get("timezone") or "UTC")
@@ -51,14 +51,14 @@ def _interval_schedule(seconds: int) -> Schedule:
     return Schedule.from_interval(seconds)
 
 
-def next_run_for_trigger(trigger: Mapping[str, Any], after: datetime) -> datetime | None:
+def next_run_for_trigger(trigger: Mapping[Any, Any], after: datetime) -> datetime | None:
     """The first fire of the trigger's schedule strictly after `after`."""
     schedule = schedule_of(trigger)
     return next_fire(schedule, after) if schedule is not None else None
 
 
 async def reschedule_routine_triggers(
-    conn: AsyncConnection, routine: Mapping[str, Any], now: datetime, *, resumed: bool
+    conn: AsyncConnection, routine: Mapping[Any, Any], now: datetime, *, resumed: bool
 ) -> None:
     """After a resume: under `skip_missed` nothing missed while paused is fired, so each
     schedule's pointer moves past now; under `enqueue_missed_with_cap` the ticker catches up.

@@ -52,7 +52,7 @@ def schedule_key(trigger_id: str, scheduled_for: datetime) -> str:
     return f"schedule:{trigger_id}:{scheduled_for.isoformat().replace('+00:00', 'Z')}"
 
 
-def _fireable(row: Mapping[str, Any]) -> bool:
+def _fireable(row: Mapping[Any, Any]) -> bool:
     return (
         bool(row["enabled"])
         and row["routine_status"] == RoutineStatus.ACTIVE
@@ -67,7 +67,7 @@ class _Prepared:
     claim: dict[str, Any]
 
 
-def _jitter(row: Mapping[str, Any], tick: datetime) -> float:
+def _jitter(row: Mapping[Any, Any], tick: datetime) -> float:
     if not row["jitter_sec"]:
         return 0.0
     schedule = schedule_of(row)
@@ -152,7 +152,7 @@ class Ticker:
         self._synced_at = now
         return len(rows)
 
-    def _track(self, row: Mapping[str, Any]) -> None:
+    def _track(self, row: Mapping[Any, Any]) -> None:
         trigger_id = row["id"]
         if not _fireable(row):
             self._pointers.pop(trigger_id, None)
@@ -301,7 +301,7 @@ class Ticker:
             advances.extend(item.claim for item in group)
         return published, advances
 
-    def _fire(self, row: Mapping[str, Any], tick: datetime, now: datetime) -> FireRequested:
+    def _fire(self, row: Mapping[Any, Any], tick: datetime, now: datetime) -> FireRequested:
         key = schedule_key(row["id"], tick)
         # Built from validated store values on the ticker's hot path: skip re-validation.
         return FireRequested.model_construct(

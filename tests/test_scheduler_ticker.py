@@ -339,3 +339,22 @@ async def test_replicas_fire_every_tick_exactly_once_over_a_day(
         fired = [r["scheduled_for"] for r in await scheduled_runs(ctx, routine_id)]
         assert len(fired) == expected[index], index
         assert len(set(fired)) == len(fired)
+
+
+async def test_running_ticker_picks_up_a_new_trigger_at_once(
+    client: httpx.AsyncClient, tenant: Tenant, ctx: Context
+) -> None:
+    """On the real clock: a trigger created through the API fires without waiting for a resync."""
+    ticker = Ticker(ctx)
+    await ticker.start()
+    try:
+        routine_id, _ = await routine_with(client, tenant, {"every": 1})
+        for _ in range(300):
+            if await scheduled_runs(ctx, routine_id):
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        await ticker.stop()
+    fired = await scheduled_runs(ctx, routine_id)
+    assert fired, "no scheduled run within 3 s"
+    assert ctx.settings.scheduler_resync_sec >= 5  # so the resync cannot be what found it

@@ -16,6 +16,7 @@ from consumers.records import StatusChanges
 from firehook.context import Context, context_of
 from firehook.fires import publish_fires
 from firehook.ids import is_uuid, new_id, run_id_for
+from firehook.metrics import FIRES_ACCEPTED, FIRES_RECEIVED
 from firehook.store import routines as routine_store
 from firehook.store import runs as store
 from gateway.access import authenticate, load_company, load_routine, require_routine_manager
@@ -122,7 +123,10 @@ async def run_routine(request: Request) -> Response:
         payload=body.payload,
         requested_at=ctx.clock(),
     )
+    FIRES_RECEIVED.labels(source=source.value).inc()
     accepted, replayed = await accept_fire(ctx, fire)
+    if not replayed:
+        FIRES_ACCEPTED.labels(source=source.value).inc()
     return model_response(accepted, 200 if replayed else 202, REPLAYED if replayed else None)
 
 

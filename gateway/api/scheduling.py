@@ -1,0 +1,140 @@
+"""Schedule tooling: validate an expression, read a schedule from English, scheduler status."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from firehook.context import context_of
+from firehook.store import schedules as store
+from gateway.access import authenticate
+from gateway.http import model_response, parse_body, validate
+from gateway.routing import Api, QueryParam
+from scheduler.describe import describe_schedule
+from scheduler.natural import UnrecognizedSchedule, parse_natural_schedule
+from scheduler.timing import Schedule, upcoming_fires
+from schemas.cron import InvalidSchedule, validate_timezone
+from schemas.errors import ValidationFailed
+from schemas.scheduling import (
+    ParsedScheduleBody,
+    ParseRequest,
+    ParseResult,
+    SchedulerStatus,
+    ValidateQuery,
+    ValidateResult,
+)
+
+api = Api()
+
+
+def _local_iso(moment: datetime, schedule: Schedule) -> str:
+    """A fire time in the schedule's own zone (as seed 003 shows them)."""
+    if schedule.type == "cron":
+        return moment.astimezone(schedule.zone).isoformat()
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+@api.operation(
+    "GET",
+    "/api/scheduler/validate",
+    "Validate a schedule and list its next runs",
+    "scheduler",
+    response=ValidateResult,
+    query=(
+        QueryParam("type", {"enum": ["cron", "every", "at", "cadence"]}, required=True),
+        QueryParam(
+            "value",
+            {"type": "string"},
+            "cron expression, seconds (or 15m), ISO datetime, or cadence",
+            True,
+        ),
+        QueryParam("timezone", {"type": "string", "default": "UTC"}),
+        QueryParam(
+            "from", {"type": "string", "format": "date-time"}, "list runs after this instant"
+        ),
+        QueryParam("count", {"type": "integer", "minimum": 1, "maximum": 100, "default": 5}),
+    ),
+)
+async def validate_schedule(request: Request) -> Response:
+    await authenticate(request)
+    query = validate(ValidateQuery, dict(request.query_params))
+    ctx = context_of(request)
+    after = query.from_ or ctx.clock()
+    if after.tzinfo is None:
+        raise ValidationFailed("from must carry a timezone offset", {"from": "needs an offset"})
+    try:
+        validate_timezone(query.timezone)
+        schedule = Schedule.from_value(query.type, query.value, query.timezone)
+        runs = upcoming_fires(schedule, after, query.count)
+    except InvalidSchedule as exc:
+        return model_response(ValidateResult(valid=False, next_runs=[], error=str(exc)))
+    result = ValidateResult(
+        valid=True,
+        next_runs=[_local_iso(run, schedule) for run in runs],
+        human_readable=describe_schedule(schedule),
+    )
+    return model_response(result)
+
+
+@api.operation(
+    "POST",
+    "/api/scheduler/parse-nl",
+    "Read a schedule from everyday English",
+    "scheduler",
+    request=ParseRequest,
+    response=ParseResult,
+)
+async def parse_natural_language(request: Request) -> Response:
+    await authenticate(request)
+    body = await parse_body(request, ParseRequest)
+    ctx = context_of(request)
+    try:
+        parsed = parse_natural_schedule(body.text, body.timezone)
+    except UnrecognizedSchedule as exc:
+        raise ValidationFailed(
+            str(exc), {"text": "not understood", "examples": list(exc.examples)}
+        ) from None
+    except InvalidSchedule as exc:
+        raise ValidationFailed(str(exc), {"timezone": str(exc)}) from None
+    schedule = parsed.to_schedule()
+    result = ParseResult(
+        schedule=ParsedScheduleBody(
+            type=parsed.type, expression=parsed.expression, timezone=parsed.timezone
+        ),
+        human_readable=parsed.human_readable,
+        confidence=parsed.confidence,
+        parse_method="grammar",
+        next_runs=[_local_iso(run, schedule) for run in upcoming_fires(schedule, ctx.clock(), 3)],
+    )
+    return model_response(result)
+
+
+@api.operation(
+    "GET",
+    "/api/scheduler/status",
+    "The scheduler engine's state",
+    "scheduler",
+    response=SchedulerStatus,
+    errors=(401,),
+)
+async def scheduler_status(request: Request) -> Response:
+    await authenticate(request)
+    ctx = context_of(request)
+    now = ctx.clock()
+    ticker = ctx.services.get("ticker")
+    async with ctx.db.read() as conn:
+        loaded, due, earliest = await store.due_summary(conn, now)
+    lag = max(0.0, (now - earliest).total_seconds()) if earliest is not None else 0.0
+    status = SchedulerStatus(
+        running=ticker.running if ticker is not None else None,
+        triggers_loaded=ticker.triggers_loaded if ticker is not None else loaded,
+        due_count=due,
+        next_tick_at=earliest,
+        ticker_lag_seconds=lag,
+        last_tick_at=ticker.last_tick_at if ticker is not None else None,
+        jobs_checked_last_tick=ticker.fired_last_tick if ticker is not None else None,
+        resync_interval_seconds=ctx.settings.scheduler_resync_sec,
+    )
+    return model_response(status)

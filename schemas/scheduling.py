@@ -1,0 +1,67 @@
+"""Schedule tooling: validate, natural-language parsing, the scheduler's status.
+
+These endpoints come from the scheduler API of seed 003, whose fields are
+snake_case (`next_runs`, `human_readable`), so these models keep its names.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ScheduleKind = Literal["cron", "every", "at", "cadence"]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ValidateQuery(_Request):
+    type: ScheduleKind
+    value: str = Field(min_length=1, max_length=200)
+    timezone: str = Field(default="UTC", max_length=64)
+    from_: datetime | None = Field(default=None, alias="from")
+    count: int = Field(default=5, ge=1, le=100)
+
+
+class ValidateResult(BaseModel):
+    valid: bool
+    next_runs: list[str]
+    human_readable: str | None = None
+    error: str | None = None
+
+
+class ParseRequest(_Request):
+    text: str = Field(min_length=1, max_length=500)
+    timezone: str = Field(
+        default="UTC", max_length=64, description="Zone when the text names none."
+    )
+
+
+class ParsedScheduleBody(BaseModel):
+    type: ScheduleKind
+    expression: str
+    timezone: str
+
+
+class ParseResult(BaseModel):
+    schedule: ParsedScheduleBody
+    human_readable: str
+    confidence: float
+    parse_method: Literal["grammar"]
+    next_runs: list[str]
+
+
+class SchedulerStatus(BaseModel):
+    running: bool | None = Field(
+        description="Whether this process's ticker runs; null where another process schedules."
+    )
+    triggers_loaded: int
+    due_count: int
+    next_tick_at: datetime | None
+    ticker_lag_seconds: float
+    last_tick_at: datetime | None = None
+    jobs_checked_last_tick: int | None = None
+    resync_interval_seconds: float
