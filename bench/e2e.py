@@ -25,6 +25,14 @@ gateway's throughput as a ratio to the bare endpoint's. Targets: p99 under
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# Run as a script, this file's folder is first on sys.path, where bench/scheduler.py
+# would shadow the `scheduler` package.
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path.pop(0)
+
 import argparse
 import asyncio
 import contextlib

@@ -23,6 +23,14 @@ means the fire was acknowledged by the broker rather than committed as a run.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# Run as a script, this file's folder is first on sys.path, where bench/scheduler.py
+# would shadow the `scheduler` package.
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path.pop(0)
+
 import argparse
 import asyncio
 import contextlib

@@ -11,6 +11,14 @@ dispatched latency a webhook sender would see before its 202.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# Run as a script, this file's folder is first on sys.path, where bench/scheduler.py
+# would shadow the `scheduler` package.
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path.pop(0)
+
 import argparse
 import asyncio
 import statistics
