@@ -70,8 +70,7 @@ class FireProcessor:
         async with self._ctx.db.write() as conn:
             now = self._ctx.clock()
             await apply_fires(conn, fires, now, changes)
-            await store.add_run_events(conn, changes.events)
-            await store.add_to_outbox(conn, changes.outbox)
+            await changes.save(conn)
         self._on_commit(bool(changes.outbox))
 
 

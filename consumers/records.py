@@ -6,9 +6,12 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from firehook.cloudevents import encode_event
 from firehook.fires import fire_message
 from firehook.settings import Settings
+from firehook.store import runs as runs_store
 from schemas.common import RunStatus
 from schemas.events import FireRequested, RunEvent, run_event_id, run_event_type
 
@@ -96,6 +99,11 @@ class StatusChanges:
                 "created_at": now,
             }
         )
+
+    async def save(self, conn: AsyncConnection) -> None:
+        """Write the collected events and outbox messages, in the caller's transaction."""
+        await runs_store.add_run_events(conn, self.events)
+        await runs_store.add_to_outbox(conn, self.outbox)
 
     def dispatch_http(self, run: Mapping[str, Any], now: datetime) -> None:
         """Queue the HTTP delivery of the run's current attempt."""

@@ -168,8 +168,7 @@ class OutboxRelay:
                     await lifecycle.mark_running(
                         conn, current, changes, now, delivery.http_status or 200
                     )
-            await store.add_run_events(conn, changes.events)
-            await store.add_to_outbox(conn, changes.outbox)
+            await changes.save(conn)
             await store.remove_from_outbox(conn, [row["id"]])
         self._ctx.run_events.notify()
         self._wake.notify()

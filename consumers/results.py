@@ -17,7 +17,6 @@ from firehook.bus import Message
 from firehook.cloudevents import UndecodableEvent, decode_event
 from firehook.context import Context
 from firehook.ids import is_uuid
-from firehook.store import runs as store
 from schemas.common import RunStatus
 from schemas.errors import Conflict, NotFound
 from schemas.events import RUN_RESULT, RunResult
@@ -72,6 +71,5 @@ class RunResultProcessor:
                     )
                 except (NotFound, Conflict) as exc:
                     log.info("run result ignored", run_id=result.run_id, reason=exc.message)
-            await store.add_run_events(conn, changes.events)
-            await store.add_to_outbox(conn, changes.outbox)
+            await changes.save(conn)
         self._on_commit()

@@ -54,8 +54,7 @@ class RunSupervisor:
             now = now or self._ctx.clock()
             expired = await lifecycle.expire_overdue_runs(conn, changes, now)
             retried = await lifecycle.start_due_retries(conn, changes, now)
-            await store.add_run_events(conn, changes.events)
-            await store.add_to_outbox(conn, changes.outbox)
+            await changes.save(conn)
             next_due = await store.earliest_deadline(
                 conn, [s.value for s in ACTIVE_RUN_STATUSES], RunStatus.RETRY_PENDING.value
             )

@@ -201,8 +201,7 @@ async def cancel_run(request: Request) -> Response:
         updated = await lifecycle.cancel_run(
             conn, request.path_params["runId"], changes, ctx.clock()
         )
-        await store.add_run_events(conn, changes.events)
-        await store.add_to_outbox(conn, changes.outbox)
+        await changes.save(conn)
     ctx.run_events.notify()
     ctx.outbox.notify()
     return model_response(run_view(updated))
@@ -233,8 +232,7 @@ async def complete_run(request: Request) -> Response:
             output=body.output,
             error=body.error,
         )
-        await store.add_run_events(conn, changes.events)
-        await store.add_to_outbox(conn, changes.outbox)
+        await changes.save(conn)
     ctx.run_events.notify()
     ctx.outbox.notify()
     return model_response(run_view(updated))
