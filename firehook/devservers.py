@@ -55,6 +55,7 @@ import sys
 import tempfile
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -175,7 +176,7 @@ def _run_blocking(factory: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
         return pool.submit(lambda: asyncio.run(factory())).result()
 
 
-class _Supervised:
+class _Supervised(ABC):
     """A child process in its own process group, with a persistent log file."""
 
     _kind = "server"
@@ -221,13 +222,13 @@ class _Supervised:
         self._signal_tree(signal.SIGCONT)
         self._paused = False
 
+    @abstractmethod
     def start(self) -> Self:
         """Start the server."""
-        raise NotImplementedError
 
+    @abstractmethod
     def close(self) -> None:
         """Stop the server for good and free what it used on disk (the log is kept)."""
-        raise NotImplementedError
 
     def _signal_tree(self, sig: signal.Signals) -> None:
         """Signal the process group and the leader's children.
