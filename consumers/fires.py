@@ -30,6 +30,7 @@ from schemas.common import (
     RoutineStatus,
     RunSource,
     RunStatus,
+    utc_iso,
 )
 from schemas.events import FIRE_REQUESTED, FireRequested
 
@@ -172,8 +173,8 @@ def _run_row(fire: FireRequested, routine: Any, status: RunStatus, now: datetime
             {
                 "attempt": 1,
                 "status": status.value,
-                "startedAt": _iso(now) if dispatched else None,
-                "finishedAt": _iso(now) if final else None,
+                "startedAt": utc_iso(now) if dispatched else None,
+                "finishedAt": utc_iso(now) if final else None,
             }
         ],
         "output": None,
@@ -184,7 +185,3 @@ def _run_row(fire: FireRequested, routine: Any, status: RunStatus, now: datetime
         "finished_at": now if final else None,
         "deadline_at": now + timedelta(seconds=routine["run_timeout_sec"]) if dispatched else None,
     }
-
-
-def _iso(value: datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")

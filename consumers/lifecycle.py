@@ -15,16 +15,12 @@ from consumers.records import StatusChanges, attempts_with
 from firehook.metrics import RUNS_BY_STATUS
 from firehook.store import routines as routine_store
 from firehook.store import runs as store
-from schemas.common import ACTIVE_RUN_STATUSES, FINAL_RUN_STATUSES, RunStatus
+from schemas.common import ACTIVE_RUN_STATUSES, FINAL_RUN_STATUSES, RunStatus, utc_iso
 from schemas.errors import Conflict, NotFound
 
 _ACTIVE = [status.value for status in ACTIVE_RUN_STATUSES]
 _OPEN = [*_ACTIVE, RunStatus.RETRY_PENDING.value, RunStatus.RECEIVED.value]
 _BATCH = 200
-
-
-def _iso(value: datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")
 
 
 async def _transition(
@@ -64,8 +60,8 @@ async def _end_attempt(
     entry: dict[str, Any] = {
         "attempt": run["attempt"],
         "status": outcome.value,
-        "startedAt": _iso(run["dispatched_at"]) if run["dispatched_at"] else None,
-        "finishedAt": _iso(now),
+        "startedAt": utc_iso(run["dispatched_at"]) if run["dispatched_at"] else None,
+        "finishedAt": utc_iso(now),
         "error": error,
         "httpStatus": http_status,
     }
@@ -132,7 +128,7 @@ async def cancel_run(
     entry = {
         "attempt": run["attempt"],
         "status": RunStatus.CANCELLED.value,
-        "finishedAt": _iso(now),
+        "finishedAt": utc_iso(now),
     }
     values = {
         "status": RunStatus.CANCELLED.value,
@@ -153,7 +149,7 @@ async def mark_running(
     entry = {
         "attempt": run["attempt"],
         "status": RunStatus.RUNNING.value,
-        "startedAt": _iso(run["dispatched_at"] or now),
+        "startedAt": utc_iso(run["dispatched_at"] or now),
         "httpStatus": http_status,
     }
     values = {"status": RunStatus.RUNNING.value, "started_at": now}
@@ -201,7 +197,11 @@ async def start_due_retries(conn: AsyncConnection, changes: StatusChanges, now: 
         if routine is None:
             continue
         attempt = run["attempt"] + 1
-        entry = {"attempt": attempt, "status": RunStatus.DISPATCHED.value, "startedAt": _iso(now)}
+        entry = {
+            "attempt": attempt,
+            "status": RunStatus.DISPATCHED.value,
+            "startedAt": utc_iso(now),
+        }
         values = {
             "status": RunStatus.DISPATCHED.value,
             "attempt": attempt,

@@ -12,7 +12,7 @@ from firehook.cloudevents import encode_event
 from firehook.fires import fire_message
 from firehook.settings import Settings
 from firehook.store import runs as runs_store
-from schemas.common import RunStatus
+from schemas.common import RunStatus, utc_iso
 from schemas.events import FireRequested, RunEvent, run_event_id, run_event_type
 
 DISPATCH_HTTP_TOPIC = "firehook.internal.dispatch-http"
@@ -35,7 +35,7 @@ def run_event(run: Mapping[str, Any]) -> dict[str, Any]:
     for column, name in _RUN_EVENT_FIELDS:
         value = run.get(column)
         if isinstance(value, datetime):
-            value = value.isoformat().replace("+00:00", "Z")
+            value = utc_iso(value)
         data[name] = value
     if data["attempts"] is None:
         data["attempts"] = []

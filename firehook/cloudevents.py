@@ -11,6 +11,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from firehook.bus import Message
+from schemas.common import utc_iso
 
 SOURCE = "/firehook"
 M = TypeVar("M", bound=BaseModel)
@@ -48,7 +49,7 @@ def encode_event(
         ("ce_id", event_id.encode()),
         ("ce_source", source.encode()),
         ("ce_type", event_type.encode()),
-        ("ce_time", time.isoformat().replace("+00:00", "Z").encode()),
+        ("ce_time", utc_iso(time).encode()),
         ("content-type", b"application/json"),
     ]
     if subject is not None:

@@ -34,7 +34,7 @@ from firehook.store import schedules as store
 from scheduler.catchup import jitter_delay, plan_ticks
 from scheduler.plan import schedule_of
 from scheduler.timing import next_fire
-from schemas.common import CatchUpPolicy, RoutineStatus, RunSource
+from schemas.common import CatchUpPolicy, RoutineStatus, RunSource, utc_iso
 from schemas.errors import Unavailable
 from schemas.events import FireRequested
 
@@ -49,7 +49,7 @@ _PREPARE_AHEAD_SEC = 1.0
 
 def schedule_key(trigger_id: str, scheduled_for: datetime) -> str:
     """The idempotency key of a scheduled fire: the same on every replica."""
-    return f"schedule:{trigger_id}:{scheduled_for.isoformat().replace('+00:00', 'Z')}"
+    return f"schedule:{trigger_id}:{utc_iso(scheduled_for)}"
 
 
 def _fireable(row: Mapping[Any, Any]) -> bool:
@@ -146,7 +146,7 @@ class Ticker:
         now = self._ctx.clock()
         since = (self._synced_at or now) - _RESYNC_OVERLAP
         async with self._ctx.db.read() as conn:
-            rows = await store.schedule_triggers(conn, changed_since=since)
+            rows = await store.changed_schedule_triggers(conn, since)
         for row in rows:
             self._track(row)
         self._synced_at = now

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, overload
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
@@ -137,6 +137,10 @@ def _is_union_tag(part: int | str) -> bool:
     return isinstance(part, str) and part in {kind.value for kind in TriggerKind}
 
 
+@overload
+def utc_iso(value: datetime) -> str: ...
+@overload
+def utc_iso(value: None) -> None: ...
 def utc_iso(value: datetime | None) -> str | None:
     """RFC 3339 text in UTC with a `Z`, as every timestamp in our responses."""
     if value is None:

@@ -22,22 +22,26 @@ _COLUMNS = (
 _JOIN = triggers.join(routines, routines.c.id == triggers.c.routine_id)
 
 
-async def schedule_triggers(
-    conn: AsyncConnection, *, changed_since: datetime | None = None
-) -> Sequence[RowMapping]:
-    """Schedule triggers with their routine's state: all of them that can fire, or every
-    one whose trigger or routine changed since `changed_since` (whatever its state)."""
-    query = select(*_COLUMNS).select_from(_JOIN).where(triggers.c.kind == "schedule")
-    if changed_since is None:
-        query = query.where(
-            triggers.c.enabled.is_(True),
-            routines.c.status == "active",
-            triggers.c.next_run_at.is_not(None),
+# A schedule trigger the ticker tracks: enabled, of an active routine, with a next tick.
+_FIREABLE = and_(
+    triggers.c.kind == "schedule",
+    triggers.c.enabled.is_(True),
+    routines.c.status == "active",
+    triggers.c.next_run_at.is_not(None),
+)
+
+
+async def changed_schedule_triggers(conn: AsyncConnection, since: datetime) -> Sequence[RowMapping]:
+    """Schedule triggers, with their routine's state, whose trigger or routine changed
+    since `since` (whatever their state now)."""
+    query = (
+        select(*_COLUMNS)
+        .select_from(_JOIN)
+        .where(
+            triggers.c.kind == "schedule",
+            or_(triggers.c.updated_at > since, routines.c.updated_at > since),
         )
-    else:
-        query = query.where(
-            or_(triggers.c.updated_at > changed_since, routines.c.updated_at > changed_since)
-        )
+    )
     return (await conn.execute(query)).mappings().all()
 
 
@@ -63,12 +67,7 @@ async def stream_fireable_pointers(
     query = (
         select(*_POINTER_COLUMNS)
         .select_from(_JOIN)
-        .where(
-            triggers.c.kind == "schedule",
-            triggers.c.enabled.is_(True),
-            routines.c.status == "active",
-            triggers.c.next_run_at.is_not(None),
-        )
+        .where(_FIREABLE)
         .execution_options(yield_per=partition)
     )
     result = await conn.stream(query)
@@ -143,20 +142,16 @@ async def advance_triggers(conn: AsyncConnection, advances: Sequence[dict[str, A
 
 async def due_summary(conn: AsyncConnection, now: datetime) -> tuple[int, int, datetime | None]:
     """(triggers that can fire, of which due now, the earliest pointer) for the status endpoint."""
-    base = and_(
-        triggers.c.kind == "schedule",
-        triggers.c.enabled.is_(True),
-        routines.c.status == "active",
-        triggers.c.next_run_at.is_not(None),
-    )
     loaded, earliest = (
         await conn.execute(
-            select(func.count(), func.min(triggers.c.next_run_at)).select_from(_JOIN).where(base)
+            select(func.count(), func.min(triggers.c.next_run_at))
+            .select_from(_JOIN)
+            .where(_FIREABLE)
         )
     ).one()
     due = (
         await conn.execute(
-            select(func.count()).select_from(_JOIN).where(base, triggers.c.next_run_at <= now)
+            select(func.count()).select_from(_JOIN).where(_FIREABLE, triggers.c.next_run_at <= now)
         )
     ).scalar_one()
     return int(loaded), int(due), earliest

@@ -22,7 +22,7 @@ from firehook.store import runs as store
 from gateway.access import authenticate, load_company, load_routine, require_routine_manager
 from gateway.http import model_response, parse_body, validate
 from gateway.routing import Api, QueryParam
-from schemas.common import RoutineStatus, RunSource, RunStatus, TriggerKind
+from schemas.common import RoutineStatus, RunSource, RunStatus, TriggerKind, utc_iso
 from schemas.errors import Conflict, Forbidden, NotFound
 from schemas.events import FireRequested
 from schemas.runs import FireAccepted, ManualRun, Run, RunComplete, RunList, RunListQuery
@@ -293,7 +293,7 @@ async def _event_stream(
                 "source": "/firehook",
                 "type": row["type"],
                 "subject": row["run_id"],
-                "time": row["created_at"].isoformat().replace("+00:00", "Z"),
+                "time": utc_iso(row["created_at"]),
                 "datacontenttype": "application/json",
                 "data": row["data"],
             }

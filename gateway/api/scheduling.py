@@ -15,6 +15,7 @@ from gateway.routing import Api, QueryParam
 from scheduler.describe import describe_schedule
 from scheduler.natural import UnrecognizedSchedule, parse_natural_schedule
 from scheduler.timing import Schedule, upcoming_fires
+from schemas.common import utc_iso
 from schemas.cron import InvalidSchedule, validate_timezone
 from schemas.errors import ValidationFailed
 from schemas.scheduling import (
@@ -33,7 +34,7 @@ def _local_iso(moment: datetime, schedule: Schedule) -> str:
     """A fire time in the schedule's own zone (as seed 003 shows them)."""
     if schedule.type == "cron":
         return moment.astimezone(schedule.zone).isoformat()
-    return moment.isoformat().replace("+00:00", "Z")
+    return utc_iso(moment)
 
 
 @api.operation(
