@@ -17,8 +17,15 @@ def run_id_for(routine_id: str, idempotency_key: str) -> str:
 
 
 def new_public_id() -> str:
-    """The unguessable id of a webhook URL."""
-    return secrets.token_urlsafe(18)
+    """The unguessable id of a webhook URL (144 random bits).
+
+    Never starting with "-": a command line would read such an id as an option
+    (`firehook sign --trigger -x...` fails), which happened once in 64 ids.
+    """
+    while True:
+        public_id = secrets.token_urlsafe(18)
+        if not public_id.startswith("-"):
+            return public_id
 
 
 def is_uuid(value: str) -> bool:

@@ -231,3 +231,11 @@ async def test_agent_triggers_on_own_routine_only(
         ("POST", f"/api/routine-triggers/{theirs_trigger['id']}/rotate-secret", None),
     ):
         assert (await client.request(method, path, json=body, headers=me)).status_code == 403
+
+
+def test_public_ids_never_look_like_command_line_options() -> None:
+    from firehook.ids import new_public_id
+
+    ids = [new_public_id() for _ in range(2000)]
+    assert not any(public_id.startswith("-") for public_id in ids)
+    assert len(set(ids)) == len(ids)
