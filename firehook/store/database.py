@@ -9,9 +9,12 @@ from typing import Any
 
 import orjson
 from sqlalchemy import event, text
-from sqlalchemy.engine import Connection
+from sqlalchemy.dialects import registry
+from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
+
+registry.register("sqlite.inline", "firehook.store.sqlite_inline", "SQLiteDialect_inline")
 
 
 def _json_dumps(value: Any) -> str:
@@ -36,7 +39,9 @@ class Database:
         }
         if not self.is_sqlite:
             options |= {"pool_size": pool_size, "max_overflow": max_overflow, "pool_pre_ping": True}
-        self.engine: AsyncEngine = create_async_engine(url, **options)
+        self.engine: AsyncEngine = create_async_engine(
+            _inline_sqlite(url) if self.is_sqlite else url, **options
+        )
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         if self.is_sqlite:
             _configure_sqlite(self.engine)
@@ -70,6 +75,11 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+def _inline_sqlite(url: str) -> URL:
+    """The same SQLite database, driven on the event loop (see `sqlite_inline`)."""
+    return make_url(url).set(drivername="sqlite+inline")
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
