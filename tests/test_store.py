@@ -1,0 +1,97 @@
+"""The store's own machinery: SQLite driven on the loop, and how timestamps are bound."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Column, MetaData, String, Table, select, text
+from sqlalchemy.dialects import sqlite
+
+from firehook.store import Database
+from firehook.store.tables import UtcDateTime
+
+_metadata = MetaData()
+stamps = Table(
+    "stamps", _metadata, Column("id", String, primary_key=True), Column("at", UtcDateTime())
+)
+
+STAMPS = [
+    datetime(2026, 11, 22, 9, 0, tzinfo=UTC),
+    datetime(2026, 3, 29, 1, 30, 15, 7, tzinfo=UTC),
+    datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone(timedelta(hours=-5))),
+    datetime(2026, 10, 25, 2, 30, tzinfo=timezone(timedelta(hours=2))),
+]
+
+
+@pytest.mark.parametrize("stamp", STAMPS)
+def test_sqlite_binds_the_text_sqlalchemy_datetime_stores(stamp: datetime) -> None:
+    dialect = sqlite.dialect()
+    ours = UtcDateTime().bind_processor(dialect)
+    theirs = sqlite.DATETIME().bind_processor(dialect)
+    assert ours is not None and theirs is not None
+    assert ours(stamp) == theirs(stamp.astimezone(UTC).replace(tzinfo=None))
+    assert ours(None) is None
+
+
+def test_a_naive_timestamp_never_reaches_sqlite() -> None:
+    process = UtcDateTime().bind_processor(sqlite.dialect())
+    assert process is not None
+    with pytest.raises(ValueError, match="naive"):
+        process(datetime(2026, 1, 1))
+
+
+async def test_timestamps_round_trip_and_compare_through_sqlite(tmp_path: Path) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'stamps.db'}")
+    try:
+        async with db.write() as conn:
+            await conn.run_sync(_metadata.create_all)
+            await conn.execute(
+                stamps.insert(), [{"id": f"s{n}", "at": stamp} for n, stamp in enumerate(STAMPS)]
+            )
+        async with db.read() as conn:
+            rows = (await conn.execute(select(stamps))).all()
+            assert {row.id: row.at for row in rows} == {
+                f"s{n}": stamp for n, stamp in enumerate(STAMPS)
+            }
+            after = datetime(2026, 3, 29, 1, 30, 15, 7, tzinfo=UTC)
+            later = await conn.execute(
+                select(stamps.c.id).where(stamps.c.at > after).order_by(stamps.c.at)
+            )
+            assert list(later.scalars()) == ["s3", "s0"]
+    finally:
+        await db.close()
+
+
+async def test_sqlite_statements_do_not_wait_on_another_thread(tmp_path: Path) -> None:
+    """A statement completes within the awaiting task's own step: no loop turn is spent.
+
+    (The engine used to hand each call to a worker thread and wait for the loop to
+    bring the answer back, which cost more than SQLite itself.)
+    """
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'inline.db'}")
+    turns = 0
+    stop = asyncio.Event()
+
+    async def count_turns() -> None:
+        nonlocal turns
+        while not stop.is_set():
+            turns += 1
+            await asyncio.sleep(0)
+
+    try:
+        async with db.read() as conn:
+            await conn.execute(text("select 1"))  # the connection is open now
+            counter = asyncio.create_task(count_turns())
+            await asyncio.sleep(0)
+            before = turns
+            for _ in range(50):
+                assert (await conn.execute(text("select 1"))).scalar_one() == 1
+            during = turns - before
+            stop.set()
+            await counter
+        assert during == 0
+    finally:
+        await db.close()
