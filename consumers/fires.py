@@ -36,6 +36,13 @@ from schemas.events import FIRE_REQUESTED, FireRequested
 
 log = structlog.get_logger("firehook.consumers")
 
+# Bound once: a labelled child costs a lookup per call, and these count every fire.
+_CONSUMED = {
+    outcome: FIRES_CONSUMED.labels(outcome=outcome)
+    for outcome in ("undecodable", "duplicate", "refused", "run_created")
+}
+_RUNS = {status: RUNS_BY_STATUS.labels(status=status.value) for status in RunStatus}
+
 DeadLetter = Callable[[Message, str], Awaitable[None]]
 
 
@@ -61,7 +68,7 @@ class FireProcessor:
             try:
                 _, fire = decode_event(message, FireRequested, expected_type=FIRE_REQUESTED)
             except UndecodableEvent as exc:
-                FIRES_CONSUMED.labels(outcome="undecodable").inc()
+                _CONSUMED["undecodable"].inc()
                 await self._dead_letter(message, str(exc))
                 continue
             fires.append(fire)
@@ -106,12 +113,12 @@ async def apply_fires(
     triggers_fired: dict[str, datetime] = {}
     for fire in fires:
         if fire.run_id in existing:
-            FIRES_CONSUMED.labels(outcome="duplicate").inc()
+            _CONSUMED["duplicate"].inc()
             continue
         existing.add(fire.run_id)
         routine = routines.get(fire.routine_id)
         if routine is None or routine["status"] == RoutineStatus.ARCHIVED:
-            FIRES_CONSUMED.labels(outcome="refused").inc()
+            _CONSUMED["refused"].inc()
             log.info(
                 "fire refused: routine archived or gone",
                 routine_id=fire.routine_id,
@@ -141,8 +148,8 @@ async def apply_fires(
                 changes.dispatch_http(row, now)
         rows.append(row)
         changes.record(row, now)
-        FIRES_CONSUMED.labels(outcome="run_created").inc()
-        RUNS_BY_STATUS.labels(status=row["status"]).inc()
+        _CONSUMED["run_created"].inc()
+        _RUNS[decision.status].inc()
         if fire.source is not RunSource.CHAIN:
             routines_fired[fire.routine_id] = fire.requested_at
             if fire.trigger_id is not None:

@@ -22,12 +22,18 @@ log = structlog.get_logger("firehook.bus")
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """One record: a topic, a partitioning key, headers and a value, as Kafka has them."""
+    """One record: a topic, a partitioning key, headers and a value, as Kafka has them.
+
+    `decoded` is the object `value` was encoded from, when the publisher had one.
+    Only the in-process bus carries it to subscribers (Kafka carries bytes), so that
+    embedded mode does not parse back what it serialised a moment before.
+    """
 
     topic: str
     key: str | None
     value: bytes
     headers: tuple[tuple[str, bytes], ...] = ()
+    decoded: object | None = field(default=None, compare=False, repr=False)
 
     def header(self, name: str) -> str | None:
         for key, value in self.headers:

@@ -56,8 +56,10 @@ def encode_event(
         headers.append(("ce_subject", subject.encode()))
     if traceparent is not None:
         headers.append(("traceparent", traceparent.encode()))
-    value = data.model_dump_json().encode() if isinstance(data, BaseModel) else orjson.dumps(data)
-    return Message(topic=topic, key=key, value=value, headers=tuple(headers))
+    if isinstance(data, BaseModel):
+        value = data.model_dump_json().encode()
+        return Message(topic, key, value, tuple(headers), decoded=data)
+    return Message(topic=topic, key=key, value=orjson.dumps(data), headers=tuple(headers))
 
 
 def decode_event(
@@ -74,10 +76,14 @@ def decode_event(
         raise UndecodableEvent(f"missing CloudEvents headers: {', '.join(missing)}")
     if expected_type is not None and headers["ce_type"] != expected_type:
         raise UndecodableEvent(f"unexpected ce_type {headers['ce_type']!r}")
-    try:
-        data = model.model_validate_json(message.value)
-    except ValidationError as exc:
-        raise UndecodableEvent(f"invalid data: {str(exc)[:500]}") from None
+    if isinstance(message.decoded, model):
+        # Handed over in process: the very object `value` was encoded from.
+        data = message.decoded
+    else:
+        try:
+            data = model.model_validate_json(message.value)
+        except ValidationError as exc:
+            raise UndecodableEvent(f"invalid data: {str(exc)[:500]}") from None
     attributes = EventAttributes(
         id=headers["ce_id"],
         type=headers["ce_type"],

@@ -17,11 +17,11 @@ import pytest
 import schemas
 from consumers.records import StatusChanges
 from firehook.bus import Message
-from firehook.cloudevents import structured
+from firehook.cloudevents import UndecodableEvent, decode_event, structured
 from firehook.fires import fire_message
 from firehook.settings import Settings
 from schemas.common import RunSource
-from schemas.events import FireRequested
+from schemas.events import FIRE_REQUESTED, FireRequested
 from schemas.export import EVENT_MODELS, event_schemas, render, schema_path
 
 SETTINGS = Settings(_env_file=None)  # type: ignore[call-arg]
@@ -110,3 +110,27 @@ def test_a_run_event_matches_its_schema_and_a_broken_one_does_not() -> None:
         jsonschema.validate(event | {"data": event["data"] | {"status": "exploded"}}, schema)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({k: v for k, v in event.items() if k != "id"}, schema)
+
+
+def test_in_process_a_fire_is_handed_over_and_from_bytes_it_is_decoded() -> None:
+    fire = FireRequested(
+        fire_id="f-2",
+        run_id=RUN_ID,
+        routine_id=ROUTINE_ID,
+        company_id=COMPANY_ID,
+        source=RunSource.API,
+        payload={"n": 2},
+        requested_at=NOW,
+    )
+    message = fire_message(SETTINGS, fire)
+    _, handed = decode_event(message, FireRequested, expected_type=FIRE_REQUESTED)
+    assert handed is fire
+    # What Kafka delivers has only the bytes: the same fire, parsed and validated.
+    received = Message(message.topic, message.key, message.value, message.headers)
+    assert received == message
+    _, decoded = decode_event(received, FireRequested, expected_type=FIRE_REQUESTED)
+    assert decoded is not fire and decoded == fire
+    # An object of another type is never taken for the data.
+    wrong = Message(message.topic, message.key, b"{}", message.headers, decoded=object())
+    with pytest.raises(UndecodableEvent, match="invalid data"):
+        decode_event(wrong, FireRequested)
