@@ -308,3 +308,38 @@ def test_client_options_carry_security_settings() -> None:
         )
     with pytest.raises(ValueError, match="FIREHOOK_KAFKA_BOOTSTRAP_SERVERS"):
         client_options(Settings(_env_file=None))  # type: ignore[call-arg]
+
+
+def test_the_partitioner_places_keys_as_kafkas_default_does() -> None:
+    from aiokafka.partitioner import DefaultPartitioner  # type: ignore[import-untyped]
+
+    from firehook.kafka import KeyHashCache
+
+    ours, theirs = KeyHashCache(max_keys=8), DefaultPartitioner()
+    partitions = list(range(12))
+    keys = [str(uuid.UUID(int=n)).encode() for n in range(50)] + [b"", b"a", bytes(range(256))]
+    for _ in range(2):  # the second round is answered from the cache
+        for key in keys:
+            assert ours(key, partitions, partitions) == theirs(key, partitions, partitions)
+            assert ours(key, partitions[:5], partitions) == theirs(key, partitions[:5], partitions)
+    assert ours(None, partitions, [3]) == 3
+
+
+async def test_waiting_for_acknowledgements_stops_at_the_deadline_and_cancels_nothing() -> None:
+    from firehook.kafka import _all_done
+
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+    done.set_result(None)
+    assert await _all_done([done], loop.time())
+
+    late: asyncio.Future[None] = loop.create_future()
+    loop.call_later(0.02, late.set_result, None)
+    assert await _all_done([done, late], loop.time() + 5)
+
+    never: asyncio.Future[None] = loop.create_future()
+    started = loop.time()
+    assert not await _all_done([done, never], started + 0.05)
+    assert loop.time() >= started + 0.04  # it waited (timers may run a hair early)
+    assert not never.cancelled() and not never.done()
+    never.set_result(None)  # resolved later, as aiokafka resolves an ack
