@@ -344,6 +344,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
     load = " ".join(f"{value:.2f}" for value in os.getloadavg())
     print()
     print(f"load average at the end (1, 5, 15 min): {load}")
+    print(f"servers: {server_stack()}")
     print(f"bare Starlette:  {bare_rps:8.0f} requests/s   statuses {bare_statuses}")
     print(f"gateway:         {gateway_rps:8.0f} webhooks/s   statuses {gateway_statuses}")
     print(f"gateway / bare:  {gateway_rps / bare_rps:8.2f}   (target >= 0.6)")
@@ -364,6 +365,15 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
         f"  webhook -> run created by the consumer:      p50 {figures['created_p50_ms']:.1f} ms"
         f"   p99 {figures['created_p99_ms']:.1f} ms"
     )
+
+
+def server_stack() -> str:
+    """How uvicorn serves both apps here: it takes uvloop and httptools when installed."""
+    import importlib.util
+
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    return f"uvicorn on {loop} with {http}"
 
 
 def _p99(ordered: list[float]) -> float:

@@ -109,6 +109,15 @@ class Result:
 # --- servers ----------------------------------------------------------------------------
 
 
+def server_stack() -> str:
+    """How uvicorn serves both apps here: it takes uvloop and httptools when installed."""
+    import importlib.util
+
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    return f"uvicorn on {loop} with {http}"
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -382,7 +391,8 @@ def main(argv: list[str] | None = None) -> int:
             mode = f"kafka {args.kafka}" if args.kafka else "embedded (SQLite, in-process bus)"
             print(
                 f"gateway: {mode}; load: {tool}, {args.connections} connections, "
-                f"{args.duration:g} s per run after {args.warmup:g} s of warm-up"
+                f"{args.duration:g} s per run after {args.warmup:g} s of warm-up; "
+                f"servers: {server_stack()}"
             )
             if tool == "httpx":
                 print("note: a Python client saturates long before the bare server; install wrk")
