@@ -268,3 +268,31 @@ async def test_claimed_but_unsent_message_is_sent_after_its_lease(
         await fresh.relay.stop()
         await other.db.close()
     assert [h["webhook-id"] for h, _ in receiver.received] == [run_id]
+
+
+async def test_concurrent_claims_share_nothing_and_come_oldest_first(ctx: Context) -> None:
+    """Relays of several processes lease disjoint rows; on PostgreSQL none waits for another."""
+    from firehook.ids import new_id
+    from firehook.store import runs as store
+
+    now = ctx.clock()
+    async with ctx.db.write() as conn:
+        await store.add_to_outbox(
+            conn,
+            [
+                {"topic": "t", "key": str(n), "headers": [], "body": {"n": n}, "created_at": now}
+                for n in range(30)
+            ],
+        )
+
+    async def claim(limit: int) -> list[int]:
+        async with ctx.db.write() as conn:
+            rows = await store.claim_outbox(conn, new_id(), now, timedelta(seconds=30), limit)
+        return [row["body"]["n"] for row in rows]
+
+    batches = await asyncio.gather(*(claim(7) for _ in range(5)))
+    taken = [n for batch in batches for n in batch]
+    assert sorted(taken) == list(range(30))  # every row once, none twice
+    assert all(batch == sorted(batch) for batch in batches)
+    assert [len(batch) for batch in sorted(batches, key=len, reverse=True)] == [7, 7, 7, 7, 2]
+    assert await claim(10) == []  # all leased

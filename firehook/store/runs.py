@@ -202,35 +202,22 @@ async def add_to_outbox(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]
 async def claim_outbox(
     conn: AsyncConnection, claimant: str, now: datetime, lease: timedelta, limit: int
 ) -> Sequence[RowMapping]:
-    """Lease up to `limit` messages that nobody holds; a crashed holder's lease runs out."""
-    candidates = (
-        (
-            await conn.execute(
-                select(outbox.c.id)
-                .where(or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < now))
-                .order_by(outbox.c.id)
-                .limit(limit)
-            )
-        )
-        .scalars()
-        .all()
-    )
-    if not candidates:
-        return []
-    await conn.execute(
-        update(outbox)
-        .where(
-            outbox.c.id.in_(candidates),
-            or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < now),
-        )
-        .values(claimed_by=claimant, claimed_until=now + lease)
-    )
+    """Lease up to `limit` messages that nobody holds; a crashed holder's lease runs out.
+
+    One statement: the oldest free rows are leased and returned. On PostgreSQL, rows
+    another relay is leasing at this moment are skipped rather than waited for.
+    """
+    free = or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < now)
+    oldest = select(outbox.c.id).where(free).order_by(outbox.c.id).limit(limit)
+    if conn.dialect.name == "postgresql":
+        oldest = oldest.with_for_update(skip_locked=True)
     result = await conn.execute(
-        select(outbox)
-        .where(outbox.c.id.in_(candidates), outbox.c.claimed_by == claimant)
-        .order_by(outbox.c.id)
+        update(outbox)
+        .where(outbox.c.id.in_(oldest), free)
+        .values(claimed_by=claimant, claimed_until=now + lease)
+        .returning(*outbox.c)
     )
-    return result.mappings().all()
+    return sorted(result.mappings().all(), key=lambda row: int(row["id"]))
 
 
 async def release_outbox(conn: AsyncConnection, ids: Sequence[int]) -> None:
