@@ -26,8 +26,9 @@ class Database:
 
     SQLite allows one writer at a time; its write transactions start with
     `BEGIN IMMEDIATE` (so two writers never deadlock on a lock upgrade) and are
-    serialised in-process by a lock, which is cheaper than letting them spin on
-    `busy_timeout`.
+    serialised in-process by a lock. Every write goes through `write()`: SQLite
+    is driven on the loop's thread (`sqlite_inline`), where a second writer would
+    wait on `busy_timeout` with the loop blocked, and the first could never finish.
     """
 
     def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 10) -> None:

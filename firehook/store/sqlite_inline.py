@@ -2,7 +2,7 @@
 
 aiosqlite runs every call on a worker thread and wakes the loop for each result.
 For the statements Firehook issues (a handful of rows, by index) that hop costs
-two orders of magnitude more than SQLite itself: on a 2-core VM a hop is about
+two orders of magnitude more than SQLite itself: on a 2-core machine a hop is about
 115 µs of CPU, `select 1` in sqlite3 about 1 µs, and one SQLAlchemy statement
 takes two to four hops. So the SQLite engine calls sqlite3 directly from the
 loop. The price: a statement blocks the loop while it runs (they are short),
