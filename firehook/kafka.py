@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -57,6 +57,13 @@ _POLL_TIMEOUT_MS = 250
 _CONNECT_WAIT_SEC = 10.0
 _RETRY_FIRST_SEC = 0.1
 _RETRY_MAX_SEC = 5.0
+# Failures of a batch before its messages are tried one by one, and failures of
+# one message alone (with the store answering) before it is set aside.
+_ISOLATE_AFTER = 3
+_POISON_ATTEMPTS = 3
+_DLQ_REASON = "firehook_dlq_reason"
+
+Probe = Callable[[], Awaitable[bool]]
 # Within an orchestrator's usual 30 s grace period.
 _DRAIN_SEC = 20.0
 _READY_TIMEOUT_SEC = 2.0
@@ -112,6 +119,7 @@ class KafkaBus(Bus):
         self._options = client_options(settings)
         self._publish_timeout = settings.kafka_publish_timeout_sec
         self._subscriptions: dict[str, dict[str, BatchHandler]] = defaultdict(dict)
+        self.dead_letters: dict[str, tuple[str, Probe]] = {}
         self._groups: list[_GroupConsumer] = []
         self._producer: Any = None
         self._connected = asyncio.Event()
@@ -126,6 +134,18 @@ class KafkaBus(Bus):
         if topic in self._subscriptions[group]:
             raise ValueError(f"{topic!r} already has a handler in group {group!r}")
         self._subscriptions[group][topic] = handler
+
+    def dead_letter(self, topic: str, to: str, *, healthy: Probe) -> None:
+        """Set aside a message of `topic` that its handler keeps refusing on its own.
+
+        A failing batch is retried with backoff, as a store outage needs. After a
+        few failures its messages are handled one by one, in order; one that still
+        fails alone, `_POISON_ATTEMPTS` times in a row while `healthy()` (the store
+        answers) holds, is published to `to` with the error in a
+        `firehook_dlq_reason` header, and its partition moves on. While `healthy()`
+        fails it is an outage, and nothing is set aside.
+        """
+        self.dead_letters[topic] = (to, healthy)
 
     async def start(self) -> None:
         """Connect (creating the topics if allowed) and start the consumer groups.
@@ -436,6 +456,7 @@ class _GroupConsumer:
     async def _handle(self, topic: str, messages: list[Message], revocations: int) -> bool:
         """Run the handler until it succeeds; False if the batch must be left uncommitted."""
         handler = self._handlers[topic]
+        poison = self._bus.dead_letters.get(topic)
         delay = _RETRY_FIRST_SEC
         attempt = 0
         while True:
@@ -452,15 +473,65 @@ class _GroupConsumer:
                     retry_in=delay,
                     exc_info=exc,
                 )
-            # Give up only when these offsets can no longer be committed by us: the
-            # next owner of the partitions (or this process, restarted) redelivers them.
-            if self._stopping or self._revocations != revocations:
-                log.warning("uncommitted batch left for redelivery", topic=topic)
+            if poison is not None and attempt >= _ISOLATE_AFTER:
+                # One bad message must not hold its partition (and the batch) forever.
+                return await self._one_by_one(topic, messages, revocations, *poison)
+            if not await self._back_off(delay, topic, revocations):
                 return False
-            self._wakeup.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), delay)
             delay = min(delay * 2, _RETRY_MAX_SEC)
+
+    async def _one_by_one(
+        self, topic: str, messages: list[Message], revocations: int, to: str, healthy: Probe
+    ) -> bool:
+        handler = self._handlers[topic]
+        for message in messages:
+            delay = _RETRY_FIRST_SEC
+            failures = 0
+            reason = ""
+            while True:
+                try:
+                    await handler([message])
+                    break
+                except Exception as exc:
+                    # The first line only: SQLAlchemy adds the statement and its values.
+                    first_line = next(iter(str(exc).splitlines()), "")
+                    reason = f"{type(exc).__name__}: {first_line}"[:500]
+                    failures = failures + 1 if await _answers(healthy) else 0
+                    log.error(
+                        "message handler failed",
+                        topic=topic,
+                        key=message.key,
+                        failures_while_store_answers=failures,
+                        exc_info=exc,
+                    )
+                if failures >= _POISON_ATTEMPTS and await self._set_aside(to, message, reason):
+                    break
+                if not await self._back_off(delay, topic, revocations):
+                    return False
+                delay = min(delay * 2, _RETRY_MAX_SEC)
+        return True
+
+    async def _set_aside(self, to: str, message: Message, reason: str) -> bool:
+        headers = (*message.headers, (_DLQ_REASON, reason.encode()))
+        try:
+            await self._bus.publish([Message(to, message.key, message.value, headers)])
+        except BusUnavailable as exc:
+            log.warning("could not set a failing message aside; retrying", error=str(exc))
+            return False
+        log.error("message set aside on the dead-letter topic", topic=to, reason=reason)
+        return True
+
+    async def _back_off(self, delay: float, topic: str, revocations: int) -> bool:
+        """Wait `delay` before a retry; False when the batch is no longer ours to retry."""
+        # Give up only when these offsets can no longer be committed by us: the
+        # next owner of the partitions (or this process, restarted) redelivers them.
+        if self._stopping or self._revocations != revocations:
+            log.warning("uncommitted batch left for redelivery", topic=topic)
+            return False
+        self._wakeup.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wakeup.wait(), delay)
+        return True
 
     async def _commit(self, consumer: Any, offsets: dict[Any, int]) -> None:
 
@@ -527,6 +598,13 @@ def _retrieve(ack: asyncio.Future[Any]) -> None:
     # An ack abandoned by a timed-out publish must not log "exception never retrieved".
     if not ack.cancelled():
         ack.exception()
+
+
+async def _answers(healthy: Probe) -> bool:
+    try:
+        return await healthy()
+    except Exception:
+        return False
 
 
 async def _all_done(futures: Sequence[asyncio.Future[Any]], deadline: float) -> bool:

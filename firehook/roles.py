@@ -118,6 +118,8 @@ def production(ctx: Context, roles: Collection[Role]) -> list[Service]:
     if "consumer" in roles:
         pipeline = build_pipeline(ctx, bus, publish_run_events=True)
         ctx.services["pipeline"] = pipeline
+        # A fire the store refuses on its own, while the store answers, is set aside.
+        bus.dead_letter(settings.topic_fires, settings.topic_fires_dlq, healthy=ctx.db.ping)
 
         def committed() -> None:
             ctx.run_events.notify()

@@ -343,3 +343,76 @@ async def test_waiting_for_acknowledgements_stops_at_the_deadline_and_cancels_no
     assert loop.time() >= started + 0.04  # it waited (timers may run a hair early)
     assert not never.cancelled() and not never.done()
     never.set_result(None)  # resolved later, as aiokafka resolves an ack
+
+
+class RefusesSome(Recorder):
+    """A handler that refuses any batch holding one of `poison`, or everything while down."""
+
+    def __init__(self, poison: set[bytes]) -> None:
+        super().__init__()
+        self.poison = poison
+        self.down = False
+
+    async def __call__(self, messages: Sequence[Message]) -> None:
+        self.calls += 1
+        self.called.set()
+        if self.down:
+            raise RuntimeError("store unavailable")
+        if any(m.value in self.poison for m in messages):
+            raise ValueError("the store refuses this message")
+        self.batches.append(list(messages))
+        self.changed.set()
+
+    async def store_answers(self) -> bool:
+        return not self.down
+
+
+async def test_a_message_refused_on_its_own_is_set_aside_and_its_partition_moves_on(
+    settings: Settings, publisher: KafkaBus
+) -> None:
+    from tests.processes import read_topic
+
+    await publisher.publish(messages(settings.topic_fires, 20, keys=1))
+    handler = RefusesSome({b"7"})
+    bus = subscriber(settings, handler)
+    bus.dead_letter(settings.topic_fires, settings.topic_fires_dlq, healthy=handler.store_answers)
+    await bus.start()
+    try:
+        await handler.wait_for(19)
+        [dead] = await read_topic(
+            settings.kafka_bootstrap_servers, settings.topic_fires_dlq, until=bool
+        )
+    finally:
+        await bus.stop()
+    # Every other message was handled, in order, and the refused one is on the DLQ.
+    assert handler.values == [b"%d" % n for n in range(20) if n != 7]
+    assert dead.value == b"7" and dead.key == "routine-0"
+    assert dead.header("firehook_dlq_reason") == "ValueError: the store refuses this message"
+    offsets = await committed_offsets(settings, settings.topic_fires)
+    assert sum(o or 0 for o in offsets.values()) == 20
+
+
+async def test_while_the_store_is_down_nothing_is_set_aside(
+    settings: Settings, publisher: KafkaBus
+) -> None:
+    from tests.processes import read_topic
+
+    await publisher.publish(messages(settings.topic_fires, 10, keys=1))
+    handler = RefusesSome(set())
+    handler.down = True
+    bus = subscriber(settings, handler)
+    bus.dead_letter(settings.topic_fires, settings.topic_fires_dlq, healthy=handler.store_answers)
+    await bus.start()
+    try:
+        # Well past the batch's isolation and every message's attempts.
+        await handler.wait_calls(3 + 5)
+        assert set((await committed_offsets(settings, settings.topic_fires)).values()) == {None}
+        handler.down = False
+        await handler.wait_for(10)
+    finally:
+        await bus.stop()
+    assert sorted(handler.values, key=int) == [b"%d" % n for n in range(10)]
+    with pytest.raises(AssertionError):  # the DLQ stays empty (it may not even exist)
+        await read_topic(
+            settings.kafka_bootstrap_servers, settings.topic_fires_dlq, until=bool, timeout=2
+        )

@@ -141,6 +141,56 @@ async def test_undecodable_fire_goes_to_the_dead_letter_topic(topology: Topology
     consumer.terminate()
 
 
+async def test_a_fire_the_store_refuses_is_set_aside_and_the_next_one_runs(
+    topology: Topology,
+) -> None:
+    """PostgreSQL refuses a payload holding NUL: that fire alone goes to the DLQ."""
+    from firehook.fires import fire_message
+    from firehook.ids import new_id, run_id_for
+    from firehook.settings import Settings
+    from schemas.common import RunSource
+    from schemas.events import FireRequested
+
+    gateway = topology.role("gateway").start()
+    consumer = topology.role("consumer").start()
+    await gateway.wait_ready()
+    await consumer.wait_ready()
+    tenant = await create_tenant(gateway.url, topology.database_url, webhook=False)
+    settings = Settings(topic_fires=topology.topics["fires"], _env_file=None)  # type: ignore[call-arg]
+
+    def fire(key: str, payload: dict[str, Any]) -> FireRequested:
+        return FireRequested(
+            fire_id=new_id(),
+            run_id=run_id_for(tenant.routine_id, key),
+            routine_id=tenant.routine_id,
+            company_id=tenant.company_id,
+            source=RunSource.API,
+            idempotency_key=key,
+            payload=payload,
+            requested_at=datetime.now(UTC),
+        )
+
+    refused, accepted = fire("bad", {"note": "a\x00b"}), fire("good", {"note": "ab"})
+    kafka = await producer(topology.bootstrap)
+    try:
+        # Same routine, so same partition: the good fire waits behind the bad one.
+        await send(kafka, [fire_message(settings, refused), fire_message(settings, accepted)])
+    finally:
+        await kafka.stop()
+    messages = await read_topic(
+        topology.bootstrap,
+        topology.topics["runs"],
+        until=lambda got: any(m.header("ce_subject") == accepted.run_id for m in got),
+        timeout=60,
+    )
+    assert not [m for m in messages if m.header("ce_subject") == refused.run_id]
+    [dead] = await read_topic(topology.bootstrap, topology.topics["fires_dlq"], until=bool)
+    assert dead.header("ce_id") == refused.fire_id and dead.key == tenant.routine_id
+    assert "unsupported Unicode escape sequence" in (dead.header("firehook_dlq_reason") or "")
+    consumer.terminate()
+    gateway.terminate()
+
+
 async def test_dev_kafka_runs_every_role_in_one_process(topology: Topology, tmp_path: Path) -> None:
     dev = topology.role(
         "dev",
