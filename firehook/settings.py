@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./firehook.db"
+DEFAULT_DATABASE_URL = "sqlite:///./firehook.db"
 
 
 class Settings(BaseSettings):

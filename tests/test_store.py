@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import Column, MetaData, String, Table, select, text
 from sqlalchemy.dialects import sqlite
 
-from firehook.store import Database
+from firehook.store import Database, upgrade_to_head_async
+from firehook.store.database import engine_url
 from firehook.store.tables import UtcDateTime
 
 _metadata = MetaData()
@@ -95,3 +96,22 @@ async def test_sqlite_statements_do_not_wait_on_another_thread(tmp_path: Path) -
         assert during == 0
     finally:
         await db.close()
+
+
+@pytest.mark.parametrize("driver", ["sqlite", "sqlite+aiosqlite"])
+async def test_either_sqlite_url_migrates_and_runs_on_the_loop(tmp_path: Path, driver: str) -> None:
+    url = f"{driver}:///{tmp_path / 'either.db'}"
+    await upgrade_to_head_async(url)
+    db = Database(url)
+    try:
+        assert db.engine.dialect.driver == "inline"
+        async with db.read() as conn:
+            tables = (await conn.execute(text("select name from sqlite_master"))).scalars().all()
+        assert {"runs", "routines", "outbox"} <= set(tables)
+    finally:
+        await db.close()
+
+
+def test_other_urls_are_left_as_they_are() -> None:
+    url = "postgresql+asyncpg://user:secret@db.example:5432/firehook"
+    assert engine_url(url).render_as_string(hide_password=False) == url

@@ -40,9 +40,7 @@ class Database:
         }
         if not self.is_sqlite:
             options |= {"pool_size": pool_size, "max_overflow": max_overflow, "pool_pre_ping": True}
-        self.engine: AsyncEngine = create_async_engine(
-            _inline_sqlite(url) if self.is_sqlite else url, **options
-        )
+        self.engine: AsyncEngine = create_async_engine(engine_url(url), **options)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         if self.is_sqlite:
             _configure_sqlite(self.engine)
@@ -78,9 +76,13 @@ class Database:
         await self.engine.dispose()
 
 
-def _inline_sqlite(url: str) -> URL:
-    """The same SQLite database, driven on the event loop (see `sqlite_inline`)."""
-    return make_url(url).set(drivername="sqlite+inline")
+def engine_url(url: str) -> URL:
+    """The URL to build an engine on: SQLite, whichever driver the URL names
+    (`sqlite://`, `sqlite+aiosqlite://`), is driven on the event loop (`sqlite_inline`)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return parsed.set(drivername="sqlite+inline")
+    return parsed
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
