@@ -29,6 +29,12 @@ class _RandomPool:
         self._bytes = os.urandom(self._SIZE)
         self._at = 0
 
+    def after_fork(self) -> None:
+        # A thread of the parent may have held the lock at the fork: the child's copy
+        # would stay locked forever. The child starts over with its own.
+        self._lock = threading.Lock()
+        self._refill()
+
     def take16(self) -> bytes:
         with self._lock:
             if self._at == self._SIZE:
@@ -39,7 +45,7 @@ class _RandomPool:
 
 
 _pool = _RandomPool()
-os.register_at_fork(after_in_child=_pool._refill)
+os.register_at_fork(after_in_child=_pool.after_fork)
 
 
 def new_id() -> str:

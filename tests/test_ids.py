@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
 import threading
+import time
 import uuid
 import warnings
 
@@ -62,3 +64,28 @@ def test_run_ids_are_uuid5_of_the_routine_and_key(routine: uuid.UUID, key: str) 
     expected = str(uuid.uuid5(routine, key))
     assert run_id_for(str(routine), key) == expected
     assert run_id_for(str(routine).upper(), key) == expected
+
+
+def test_a_child_forked_while_the_pool_was_locked_still_makes_ids() -> None:
+    """The lock a parent's thread held at the fork is not inherited locked."""
+    from firehook import ids
+
+    read, write = os.pipe()
+    with ids._pool._lock, warnings.catch_warnings():  # as if another thread were in take16
+        warnings.simplefilter("ignore", DeprecationWarning)
+        child = os.fork()
+        if child == 0:  # pragma: no cover - the child process
+            os.close(read)
+            os.write(write, new_id().encode())
+            os._exit(0)
+    os.close(write)
+    deadline = time.monotonic() + 10
+    while (done := os.waitpid(child, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if done[0] == 0:
+        os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)
+    with os.fdopen(read) as pipe:
+        made = pipe.read()
+    assert done[0] == child, "the child hung on the inherited lock"
+    assert uuid.UUID(made).version == 4
