@@ -51,6 +51,7 @@ sys.path.insert(0, str(ROOT))
 import orjson  # noqa: E402
 from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-untyped]  # noqa: E402
 
+from bench.ingest import server_stack  # noqa: E402
 from firehook.devservers import (  # noqa: E402
     DEFAULT_POSTGRES_SETTINGS,
     KafkaBroker,
@@ -365,15 +366,6 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
         f"  webhook -> run created by the consumer:      p50 {figures['created_p50_ms']:.1f} ms"
         f"   p99 {figures['created_p99_ms']:.1f} ms"
     )
-
-
-def server_stack() -> str:
-    """How uvicorn serves both apps here: it takes uvloop and httptools when installed."""
-    import importlib.util
-
-    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
-    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
-    return f"uvicorn on {loop} with {http}"
 
 
 def _p99(ordered: list[float]) -> float:
