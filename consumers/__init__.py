@@ -10,7 +10,7 @@ from consumers.dispatch import HttpDispatcher
 from consumers.fires import FireProcessor
 from consumers.relay import OutboxRelay
 from consumers.supervisor import RunSupervisor
-from firehook.bus import Bus, Message
+from firehook.bus import Bus, Message, dead_lettered
 from firehook.context import Context
 
 log = structlog.get_logger("firehook.consumers")
@@ -36,10 +36,7 @@ def build_pipeline(ctx: Context, bus: Bus, *, publish_run_events: bool) -> Pipel
 
     async def dead_letter(message: Message, reason: str) -> None:
         log.warning("undecodable fire sent to the dead-letter topic", reason=reason)
-        headers = (*message.headers, ("firehook_dlq_reason", reason.encode()))
-        await bus.publish(
-            [Message(ctx.settings.topic_fires_dlq, message.key, message.value, headers)]
-        )
+        await bus.publish([dead_lettered(message, ctx.settings.topic_fires_dlq, reason)])
 
     def committed(wrote_outbox: bool) -> None:
         ctx.run_events.notify()

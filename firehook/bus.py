@@ -45,6 +45,12 @@ class Message:
 BatchHandler = Callable[[Sequence[Message]], Awaitable[None]]
 
 
+def dead_lettered(message: Message, topic: str, reason: str) -> Message:
+    """`message` as received, for the dead-letter `topic`, with why in a header."""
+    headers = (*message.headers, ("firehook_dlq_reason", reason.encode()))
+    return Message(topic, message.key, message.value, headers)
+
+
 class BusUnavailable(Exception):
     """The bus could not make a message durable; nothing can be promised to the client."""
 

@@ -37,7 +37,7 @@ from aiokafka.errors import (  # type: ignore[import-untyped]
 from aiokafka.helpers import create_ssl_context  # type: ignore[import-untyped]
 from aiokafka.partitioner import DefaultPartitioner, murmur2  # type: ignore[import-untyped]
 
-from firehook.bus import BatchHandler, Bus, BusUnavailable, Message
+from firehook.bus import BatchHandler, Bus, BusUnavailable, Message, dead_lettered
 from firehook.metrics import CONSUMER_BATCH_SIZE, CONSUMER_LAG
 from firehook.settings import Settings
 from firehook.tracing import child_traceparent, current_traceparent
@@ -61,7 +61,6 @@ _RETRY_MAX_SEC = 5.0
 # one message alone (with the store answering) before it is set aside.
 _ISOLATE_AFTER = 3
 _POISON_ATTEMPTS = 3
-_DLQ_REASON = "firehook_dlq_reason"
 
 Probe = Callable[[], Awaitable[bool]]
 # Within an orchestrator's usual 30 s grace period.
@@ -512,9 +511,8 @@ class _GroupConsumer:
         return True
 
     async def _set_aside(self, to: str, message: Message, reason: str) -> bool:
-        headers = (*message.headers, (_DLQ_REASON, reason.encode()))
         try:
-            await self._bus.publish([Message(to, message.key, message.value, headers)])
+            await self._bus.publish([dead_lettered(message, to, reason)])
         except BusUnavailable as exc:
             log.warning("could not set a failing message aside; retrying", error=str(exc))
             return False
