@@ -401,7 +401,7 @@ def parse_payload(media: str, body: bytes) -> dict[str, Any] | None:
         if not isinstance(parsed, dict):
             raise ValidationFailed("webhook body must be a JSON object")
         payload = parsed
-    if b"\\u0000" in body or b"%00" in body:
+    if b"\x00" in body or b"\\u0000" in body or b"%00" in body:
         # PostgreSQL cannot store a NUL character in JSON; refuse it here, not at commit.
         _refuse_nul(payload)
     return payload
