@@ -53,7 +53,9 @@ def dispatch_body(
     document["type"] = "dev.firehook.run.dispatched"
     document["routine"] = {
         "id": routine["id"],
-        "title": routine["title"],
+        # With its variables rendered, when the routine has any.
+        "title": run.get("title") or routine["title"],
+        "description": run.get("description") or routine["description"],
         "assigneeAgentId": routine["assignee_agent_id"],
         "projectId": routine["project_id"],
         "goalId": routine["goal_id"],

@@ -18,6 +18,7 @@ from consumers.conditions import condition_skip_reason
 from consumers.parameters import PAYLOAD_PARAMS_KEY, payload_params_problem
 from consumers.policy import Decision, decide_first_status
 from consumers.records import StatusChanges
+from consumers.templating import RenderedRun, render_run
 from firehook.bus import Message
 from firehook.cloudevents import UndecodableEvent, decode_event
 from firehook.context import Context
@@ -131,16 +132,20 @@ async def apply_fires(
             fire.source,
             active.get(fire.routine_id),
         )
+        rendered = render_run(fire, routine, now)
         if decision.status is not RunStatus.SKIPPED or decision.coalesced_into_run_id:
             # A paused routine's skip says so; otherwise a condition that does not hold,
-            # or init params the task refuses, skip the fire before any policy applies.
+            # init params the task refuses, or a variable without a fitting value skip
+            # the fire before any policy applies.
             trigger_condition = (routine["trigger_conditions"] or {}).get(fire.trigger_id or "")
-            reason = condition_skip_reason(
-                fire, routine["condition"], trigger_condition
-            ) or payload_params_problem(tasks.get(routine["task_id"] or ""), fire.payload)
+            reason = (
+                condition_skip_reason(fire, routine["condition"], trigger_condition)
+                or payload_params_problem(tasks.get(routine["task_id"] or ""), fire.payload)
+                or rendered.problem
+            )
             if reason is not None:
                 decision = Decision(RunStatus.SKIPPED, reason)
-        row = _run_row(fire, routine, decision.status, now)
+        row = _run_row(fire, routine, decision.status, now, rendered)
         row |= {"reason": decision.reason, "coalesced_into_run_id": decision.coalesced_into_run_id}
         if decision.dispatches:
             active[fire.routine_id] = row["id"]
@@ -158,7 +163,9 @@ async def apply_fires(
     await store.mark_fired(conn, routines_fired, triggers_fired)
 
 
-def _run_row(fire: FireRequested, routine: Any, status: RunStatus, now: datetime) -> dict[str, Any]:
+def _run_row(
+    fire: FireRequested, routine: Any, status: RunStatus, now: datetime, rendered: RenderedRun
+) -> dict[str, Any]:
     dispatched = status is RunStatus.DISPATCHED
     final = not dispatched
     return {
@@ -170,7 +177,9 @@ def _run_row(fire: FireRequested, routine: Any, status: RunStatus, now: datetime
         "status": status.value,
         "idempotency_key": fire.idempotency_key,
         "fire_id": fire.fire_id,
-        "payload": fire.payload,
+        "payload": rendered.payload,
+        "title": rendered.title,
+        "description": rendered.description,
         "scheduled_for": fire.scheduled_for,
         # Seed 000 tags every run with the routine whose fire made it: the upstream
         # routine for a chain fire, the routine itself otherwise.

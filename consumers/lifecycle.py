@@ -21,6 +21,50 @@ from schemas.errors import Conflict, NotFound
 _ACTIVE = [status.value for status in ACTIVE_RUN_STATUSES]
 _OPEN = [*_ACTIVE, RunStatus.RETRY_PENDING.value, RunStatus.RECEIVED.value]
 _BATCH = 200
+RUN_NOT_FOUND = "Run not found"
+
+
+async def _link(
+    conn: AsyncConnection, run: Mapping[Any, Any], issue_id: str | None, now: datetime
+) -> Mapping[Any, Any]:
+    if issue_id is None or run["linked_issue_id"] == issue_id:
+        return run
+    values = {"linked_issue_id": issue_id, "updated_at": now}
+    await store.update_run(conn, run["id"], values)
+    return dict(run) | values
+
+
+async def link_issue(
+    conn: AsyncConnection,
+    run_id: str,
+    issue_id: str | None,
+    changes: StatusChanges,
+    now: datetime,
+    *,
+    running: bool = False,
+    attempt: int | None = None,
+) -> dict[str, Any]:
+    """The executor names the work item it made for the run (Firehook makes none itself);
+    with `running`, it also reports that it started, moving a dispatched run to running."""
+    run = await store.get_run(conn, run_id, for_update=True)
+    if run is None:
+        raise NotFound(RUN_NOT_FOUND)
+    if attempt is not None and attempt != run["attempt"]:
+        raise Conflict(f"attempt {attempt} is not the run's current attempt {run['attempt']}")
+    linked = await _link(conn, run, issue_id, now)
+    if running and linked["status"] == RunStatus.DISPATCHED:
+        entry = {
+            "attempt": run["attempt"],
+            "status": RunStatus.RUNNING.value,
+            "startedAt": utc_iso(run["dispatched_at"] or now),
+        }
+        values = {"status": RunStatus.RUNNING.value, "started_at": now}
+        started = await _transition(
+            conn, linked, values, entry, changes, now, from_statuses=[RunStatus.DISPATCHED.value]
+        )
+        if started is not None:
+            return started
+    return dict(linked)
 
 
 async def _transition(
@@ -47,7 +91,7 @@ async def _transition(
 
 async def _end_attempt(
     conn: AsyncConnection,
-    run: RowMapping,
+    run: Mapping[Any, Any],
     outcome: RunStatus,
     changes: StatusChanges,
     now: datetime,
@@ -102,16 +146,18 @@ async def complete_run(
     output: Any = None,
     error: str | None = None,
     attempt: int | None = None,
+    linked_issue_id: str | None = None,
 ) -> dict[str, Any]:
     """An executor reports the end of a run (API call, run-results topic, or sync HTTP reply)."""
     run = await store.get_run(conn, run_id, for_update=True)
     if run is None:
-        raise NotFound("run not found")
+        raise NotFound(RUN_NOT_FOUND)
     if attempt is not None and attempt != run["attempt"]:
         raise Conflict(f"attempt {attempt} is not the run's current attempt {run['attempt']}")
     if run["status"] not in _ACTIVE:
         raise Conflict(f"run is {run['status']}; only a dispatched or running run can complete")
-    updated = await _end_attempt(conn, run, status, changes, now, output=output, error=error)
+    linked = await _link(conn, run, linked_issue_id, now)
+    updated = await _end_attempt(conn, linked, status, changes, now, output=output, error=error)
     if updated is None:
         raise Conflict("run changed status concurrently; fetch it again")
     return updated
@@ -122,7 +168,7 @@ async def cancel_run(
 ) -> dict[str, Any]:
     run = await store.get_run(conn, run_id, for_update=True)
     if run is None:
-        raise NotFound("run not found")
+        raise NotFound(RUN_NOT_FOUND)
     if run["status"] in FINAL_RUN_STATUSES:
         raise Conflict(f"run is already {run['status']}")
     entry = {

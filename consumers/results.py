@@ -58,6 +58,17 @@ class RunResultProcessor:
             now = self._ctx.clock()
             for result in results:
                 try:
+                    if result.status == "running":
+                        await lifecycle.link_issue(
+                            conn,
+                            result.run_id,
+                            result.linked_issue_id,
+                            changes,
+                            now,
+                            running=True,
+                            attempt=result.attempt,
+                        )
+                        continue
                     # Both refusals happen before anything is written, so the batch goes on.
                     await lifecycle.complete_run(
                         conn,
@@ -68,6 +79,7 @@ class RunResultProcessor:
                         output=result.output,
                         error=result.error,
                         attempt=result.attempt,
+                        linked_issue_id=result.linked_issue_id,
                     )
                 except (NotFound, Conflict) as exc:
                     log.info("run result ignored", run_id=result.run_id, reason=exc.message)

@@ -16,6 +16,11 @@ from firehook.store import accounts, routines
 from schemas.common import Role
 from schemas.errors import Forbidden, NotFound, Unauthorized
 
+# Paperclip's messages, which its clients show as they are.
+ROUTINE_NOT_FOUND = "Routine not found"
+TRIGGER_NOT_FOUND = "Routine trigger not found"
+RUN_NOT_FOUND = "Run not found"
+
 
 async def authenticate(request: Request) -> Principal:
     """The principal behind the request's `Authorization: Bearer` key."""
@@ -53,7 +58,7 @@ def require_routine_manager(principal: Principal, routine: RowMapping) -> None:
         raise Forbidden("agents can only manage routines assigned to themselves")
 
 
-def require_assignment(principal: Principal, assignee_agent_id: str) -> None:
+def require_assignment(principal: Principal, assignee_agent_id: str | None) -> None:
     """Agents cannot assign a routine to anyone but themselves."""
     if principal.role is Role.AGENT and assignee_agent_id != principal.agent_id:
         raise Forbidden("agents can only assign routines to themselves")
@@ -71,12 +76,12 @@ async def load_company(conn: AsyncConnection, principal: Principal, company_id: 
 
 async def load_routine(conn: AsyncConnection, principal: Principal, routine_id: str) -> RowMapping:
     if not is_uuid(routine_id):
-        raise NotFound("routine not found")
+        raise NotFound(ROUTINE_NOT_FOUND)
     routine = await routines.get_routine(conn, routine_id)
     if routine is None or (
         principal.role is not Role.ADMIN and principal.company_id != routine["company_id"]
     ):
-        raise NotFound("routine not found")
+        raise NotFound(ROUTINE_NOT_FOUND)
     return routine
 
 
@@ -85,12 +90,12 @@ async def load_trigger(
 ) -> tuple[RowMapping, RowMapping]:
     """The trigger and its routine."""
     if not is_uuid(trigger_id):
-        raise NotFound("trigger not found")
+        raise NotFound(TRIGGER_NOT_FOUND)
     trigger = await routines.get_trigger(conn, trigger_id)
     if trigger is None or (
         principal.role is not Role.ADMIN and principal.company_id != trigger["company_id"]
     ):
-        raise NotFound("trigger not found")
+        raise NotFound(TRIGGER_NOT_FOUND)
     routine = await routines.get_routine(conn, trigger["routine_id"])
     assert routine is not None
     return trigger, routine

@@ -10,7 +10,17 @@ from starlette.applications import Starlette
 
 from firehook.context import Context
 from gateway import health, webhooks
-from gateway.api import chains, companies, routines, runs, scheduling, stats, tasks, triggers
+from gateway.api import (
+    chains,
+    companies,
+    revisions,
+    routines,
+    runs,
+    scheduling,
+    stats,
+    tasks,
+    triggers,
+)
 from gateway.http import EXCEPTION_HANDLERS
 from gateway.openapi import openapi_document
 from gateway.routing import Api
@@ -21,6 +31,7 @@ MANAGEMENT_APIS: tuple[Api, ...] = (
     webhooks.api,
     companies.api,
     routines.api,
+    revisions.api,
     triggers.api,
     runs.api,
     tasks.api,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import orjson
@@ -18,6 +19,7 @@ from schemas.errors import (
     PayloadTooLarge,
     RateLimited,
     Unavailable,
+    Unprocessable,
     UnsupportedMediaType,
     ValidationFailed,
 )
@@ -37,6 +39,10 @@ STATUS_OF: dict[ErrorCode, int] = {
 }
 _CODE_OF_STATUS = {status: code for code, status in STATUS_OF.items()} | {405: ErrorCode.NOT_FOUND}
 
+# Shape errors are 400; a well-formed request that makes no sense is 422 (as Paperclip).
+UNPROCESSABLE_STATUS = 422
+TOTAL_COUNT_HEADER = "X-Total-Count"
+
 MANAGEMENT_BODY_LIMIT = 1024 * 1024
 M = TypeVar("M", bound=BaseModel)
 
@@ -55,6 +61,20 @@ def model_response(
     return JSONResponse(model.model_dump(mode="json"), status_code=status_code, headers=headers)
 
 
+def list_response(items: Sequence[BaseModel], total: int) -> JSONResponse:
+    """A page of a collection: a bare JSON array, the total in `X-Total-Count`."""
+    return JSONResponse(
+        [item.model_dump(mode="json") for item in items],
+        headers={TOTAL_COUNT_HEADER: str(total)},
+    )
+
+
+def status_of(error: FirehookError) -> int:
+    if isinstance(error, Unprocessable):
+        return UNPROCESSABLE_STATUS
+    return STATUS_OF[error.code]
+
+
 def error_body(
     code: ErrorCode, message: str, details: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -69,7 +89,7 @@ def error_response(error: FirehookError) -> JSONResponse:
         headers["WWW-Authenticate"] = "Bearer"
     return JSONResponse(
         error_body(error.code, error.message, error.details),
-        status_code=STATUS_OF[error.code],
+        status_code=status_of(error),
         headers=headers,
     )
 
@@ -144,8 +164,15 @@ def _has_nul(value: Any) -> bool:
     return False
 
 
-async def parse_body(request: Request, model: type[M], *, optional: bool = False) -> M:
-    """Validate the JSON body against `model`; 400 naming the field on failure."""
+async def parse_body(
+    request: Request,
+    model: type[M],
+    *,
+    optional: bool = False,
+    unprocessable: tuple[type[Exception], ...] = (),
+) -> M:
+    """Validate the JSON body against `model`; 400 naming the field on failure (422 when
+    every failure is one of the `unprocessable` errors)."""
     data = await read_json(request)
     if data is None:
         if not optional:
@@ -153,18 +180,29 @@ async def parse_body(request: Request, model: type[M], *, optional: bool = False
         data = {}
     if not isinstance(data, dict):
         raise ValidationFailed("request body must be a JSON object")
-    parsed: M = validate(model, data)
+    parsed: M = validate(model, data, unprocessable=unprocessable)
     return parsed
 
 
-def validate(model: type[M] | TypeAdapter[Any], data: Any) -> Any:
-    """Validate data against a model or adapter, raising our ValidationFailed."""
+def validate(
+    model: type[M] | TypeAdapter[Any],
+    data: Any,
+    *,
+    unprocessable: tuple[type[Exception], ...] = (),
+) -> Any:
+    """Validate data against a model or adapter, raising our ValidationFailed (Unprocessable
+    when every failure is one of the `unprocessable` errors: the shape was right)."""
     try:
         if isinstance(model, TypeAdapter):
             return model.validate_python(data)
         return model.model_validate(data)
     except ValidationError as exc:
         message, details = validation_details(exc)
+        if unprocessable and all(
+            isinstance((item.get("ctx") or {}).get("error"), unprocessable)
+            for item in exc.errors(include_url=False, include_input=False)
+        ):
+            raise Unprocessable(message, details) from None
         raise ValidationFailed(message, details) from None
     except ValueError as exc:
         raise ValidationFailed(str(exc)) from None

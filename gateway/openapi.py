@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel, TypeAdapter
 
@@ -21,6 +21,7 @@ _REASONS = {
     409: "Conflict with the resource's state",
     413: "Body too large",
     415: "Unsupported media type",
+    422: "Well-formed but semantically invalid",
     429: "Rate limited",
     503: "Unavailable; retry later",
 }
@@ -85,6 +86,22 @@ def openapi_document(
             success["content"] = {
                 "application/json": {
                     "schema": _add_schema(components, op.response, "serialization")
+                }
+            }
+        elif get_origin(op.response) is list:
+            (item,) = get_args(op.response)
+            success["content"] = {
+                "application/json": {
+                    "schema": {
+                        "type": "array",
+                        "items": _add_schema(components, item, "serialization"),
+                    }
+                }
+            }
+            success["headers"] = {
+                "X-Total-Count": {
+                    "description": "Items in the whole collection, across pages",
+                    "schema": {"type": "integer", "minimum": 0},
                 }
             }
         entry["responses"][str(op.status)] = success

@@ -35,7 +35,8 @@ class Operation:
     tag: str
     handler: Handler
     request: Any = None
-    response: type[BaseModel] | None = None
+    # A model, or `list[Model]` for a collection (a bare array with X-Total-Count).
+    response: type[BaseModel] | Any = None
     status: int = 200
     query: Sequence[QueryParam] = ()
     auth: str | None = "bearer"

@@ -28,10 +28,14 @@ SIGNING_MODES: Final = (
     "hmac_sha256",
     "standard_webhooks",
     "github",
+    "github_hmac",
     "stripe",
     "slack",
     "none",
 )
+
+# Paperclip names GitHub's scheme `github_hmac`; both names verify and sign alike.
+_GITHUB_MODES: Final = frozenset({"github", "github_hmac"})
 
 MIN_SECRET_BYTES: Final = 16
 WHSEC_PREFIX: Final = "whsec_"
@@ -128,7 +132,7 @@ def sign_webhook(
             "webhook-signature": "v1," + base64.b64encode(mac).decode("ascii"),
         }
     key = _utf8(secret)
-    if mode == "github":
+    if mode in _GITHUB_MODES:
         return {
             "X-Hub-Signature-256": "sha256=" + _mac(key, body).hex(),
             "X-GitHub-Delivery": delivery_id or str(uuid.uuid4()),
@@ -317,6 +321,7 @@ _VERIFIERS: Final[dict[str, _Verifier]] = {
     "hmac_sha256": _verify_hmac_sha256,
     "standard_webhooks": _verify_standard_webhooks,
     "github": _verify_github,
+    "github_hmac": _verify_github,
     "stripe": _verify_stripe,
     "slack": _verify_slack,
     "none": _verify_none,

@@ -51,6 +51,7 @@ class WebhookTrigger:
     secret: str = field(repr=False)
     previous_secret: str | None = field(default=None, repr=False)
     previous_secret_expires_at: datetime | None = None
+    label: str | None = None
 
     @property
     def firing(self) -> bool:
@@ -187,6 +188,7 @@ class TriggerCache:
             secret=secret,
             previous_secret=previous,
             previous_secret_expires_at=trigger["previous_secret_expires_at"],
+            label=trigger["label"],
         )
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -11,11 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from consumers.parameters import open_secret_params
 from firehook.context import Context
 from firehook.crypto import SecretBox, SecretDecryptionError
+from firehook.store import runs as run_store
 from firehook.store import stats as stats_store
 from firehook.store import tasks as task_store
 from firehook.store.stats import RunCounts
-from schemas.common import RoutineStatus, SigningMode, TriggerKind
+from schemas.common import ACTIVE_RUN_STATUSES, RoutineStatus, RunStatus, SigningMode, TriggerKind
+from schemas.events import FireRequested
 from schemas.routines import Routine
+from schemas.runs import FireAccepted, IssueRef, Run, TriggerRef
 from schemas.stats import NOT_EXECUTED_STATUSES, run_counters
 from schemas.tasks import stale_overrides
 from schemas.triggers import Trigger
@@ -34,17 +38,19 @@ class RoutineExtras:
     secret_param_keys: list[str] = field(default_factory=list)
     secrets_unreadable: bool = False
     counts: RunCounts | None = None
+    active_issue_id: str | None = None
 
 
 async def routine_extras(
     conn: AsyncConnection, secrets: SecretBox, rows: Sequence[RowMapping]
 ) -> dict[str, RoutineExtras]:
-    """The extras of each routine, in three queries whatever the number of routines."""
+    """The extras of each routine, in four queries whatever the number of routines."""
     ids = [row["id"] for row in rows]
     tasks = await task_store.get_tasks(conn, (r["task_id"] for r in rows if r["task_id"]))
     counts = await stats_store.routine_run_counts(
         conn, ids, not_executed=[s.value for s in NOT_EXECUTED_STATUSES]
     )
+    issues = await run_store.active_linked_issues(conn, ids, [s.value for s in ACTIVE_RUN_STATUSES])
     extras: dict[str, RoutineExtras] = {}
     for row in rows:
         keys: list[str] = []
@@ -58,6 +64,7 @@ async def routine_extras(
             secret_param_keys=keys,
             secrets_unreadable=unreadable,
             counts=counts.get(row["id"]),
+            active_issue_id=issues.get(row["id"]),
         )
     return extras
 
@@ -69,12 +76,18 @@ def routine_view(
     *,
     dispatch_signing_secret: str | None = None,
     extras: RoutineExtras | None = None,
+    recent_runs: Sequence[RowMapping] | None = None,
 ) -> Routine:
     """The routine as clients see it; `nextRunAt` only while it is active."""
     values = dict(row) | {"dispatch_signing_secret": dispatch_signing_secret}
     active = row["status"] == RoutineStatus.ACTIVE
     values["next_run_at"] = row["next_run_at"] if active else None
     values["init_params_overrides"] = row.get("init_params_overrides") or {}
+    values["variables"] = row.get("variables") or []
+    values["draft"] = row["assignee_agent_id"] is None or row["project_id"] is None
+    if recent_runs is not None:
+        kinds = {t["id"]: t for t in triggers or ()}
+        values["recent_runs"] = [run_view(run, kinds.get(run["trigger_id"])) for run in recent_runs]
     if triggers is not None:
         assert ctx is not None
         values["triggers"] = [trigger_view(t, ctx, routine_status=row["status"]) for t in triggers]
@@ -99,17 +112,70 @@ def _extra_values(row: RowMapping, extras: RoutineExtras) -> dict[str, object]:
     values: dict[str, object] = {
         "secret_param_keys": extras.secret_param_keys,
         "warnings": warnings,
+        "active_issue": {"id": extras.active_issue_id} if extras.active_issue_id else None,
     }
-    if extras.counts is not None:
-        ran, succeeded, failed = run_counters(extras.counts.by_status)
+    counts = extras.counts
+    if counts is not None:
+        ran, succeeded, failed = run_counters(counts.by_status)
         values |= {
             "run_count": ran,
             "success_count": succeeded,
             "failure_count": failed,
-            "last_run": extras.counts.last_run,
-            "last_status": extras.counts.last_status,
+            "last_run": {
+                "id": counts.last_run_id,
+                "status": counts.last_status,
+                "triggered_at": counts.last_run,
+            }
+            if counts.last_run_id
+            else None,
+            "last_status": counts.last_status,
         }
     return values
+
+
+def run_view(row: Mapping[Any, Any], trigger: Mapping[Any, Any] | None = None) -> Run:
+    """A run with Paperclip's names beside Firehook's; `trigger` is its trigger's row."""
+    values = dict(row)
+    started, finished = row["created_at"], row["finished_at"]
+    values["duration_ms"] = int((finished - started).total_seconds() * 1000) if finished else None
+    values |= _paperclip_fields(row, trigger)
+    values["completed_at"] = finished
+    return Run.model_validate(values)
+
+
+def _paperclip_fields(row: Mapping[str, Any], trigger: Mapping[str, Any] | None) -> dict[str, Any]:
+    status = row["status"]
+    failed = status in (RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.SKIPPED)
+    issue = row.get("linked_issue_id")
+    return {
+        "run_id": row["id"],
+        "triggered_at": row.get("scheduled_for") or row["created_at"],
+        "trigger_payload": row["payload"],
+        "failure_reason": (row.get("error") or row.get("reason")) if failed else None,
+        "trigger": TriggerRef(id=trigger["id"], kind=trigger["kind"], label=trigger["label"])
+        if trigger is not None
+        else None,
+        "linked_issue_id": issue,
+        "linked_issue": IssueRef(id=issue) if issue else None,
+    }
+
+
+def received_view(fire: FireRequested, trigger: TriggerRef | None = None) -> FireAccepted:
+    """The answer to a durable fire whose run no consumer has made yet: its derived id."""
+    return FireAccepted(
+        id=fire.run_id,
+        run_id=fire.run_id,
+        fire_id=fire.fire_id,
+        company_id=fire.company_id,
+        routine_id=fire.routine_id,
+        trigger_id=fire.trigger_id,
+        source=fire.source,
+        status=RunStatus.RECEIVED,
+        idempotency_key=fire.idempotency_key,
+        triggered_at=fire.scheduled_for or fire.requested_at,
+        trigger_payload=fire.payload,
+        trigger=trigger,
+    )
 
 
 def trigger_view(

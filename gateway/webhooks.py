@@ -29,22 +29,26 @@ from urllib.parse import parse_qsl
 
 import orjson
 import structlog
+from sqlalchemy.engine import RowMapping
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
+from firehook.bus import InProcessBus
 from firehook.context import Context, context_of
 from firehook.fires import publish_fires
 from firehook.ids import new_id, run_id_for
 from firehook.metrics import FIRES_ACCEPTED, FIRES_RECEIVED, FIRES_REJECTED
 from firehook.store import Database
 from firehook.store import runs as run_store
+from gateway.access import TRIGGER_NOT_FOUND
 from gateway.api.runs import REPLAYED
 from gateway.http import model_response
 from gateway.ratelimit import Network, TokenBuckets, client_address, retry_after_seconds
 from gateway.routing import Api
 from gateway.signatures import SignatureError, Verified, verify_webhook
 from gateway.trigger_cache import TriggerCache, WebhookTrigger, trigger_cache_of
-from schemas.common import RunSource
+from gateway.views import received_view, run_view
+from schemas.common import RunSource, TriggerKind
 from schemas.errors import (
     Conflict,
     ErrorCode,
@@ -57,7 +61,7 @@ from schemas.errors import (
     ValidationFailed,
 )
 from schemas.events import FireRequested
-from schemas.runs import FireAccepted
+from schemas.runs import FireAccepted, TriggerRef
 
 log = structlog.get_logger("firehook.gateway")
 
@@ -91,12 +95,6 @@ _REJECTED = {
     status=202,
     auth=None,
     errors=(400, 401, 404, 409, 413, 415, 429, 503),
-    extra_responses={
-        "200": {
-            "description": "A redelivery of an earlier idempotency key: the original fire's "
-            "answer (header Idempotent-Replayed: true)"
-        }
-    },
 )
 async def fire_webhook(request: Request) -> Response:
     _RECEIVED.inc()
@@ -117,7 +115,7 @@ async def _fire(request: Request) -> Response:
     # Anything that cannot be a public id is not looked up (nor cached).
     trigger = await ingest.triggers.get(public_id) if _PUBLIC_ID.fullmatch(public_id) else None
     if trigger is None:
-        raise NotFound("webhook trigger not found")
+        raise NotFound(TRIGGER_NOT_FOUND)
     media = _media_kind(request.headers.get("content-type"))
     body = await read_body(request, trigger.max_body_bytes or ctx.settings.webhook_max_body_bytes)
     now = ctx.clock()
@@ -165,14 +163,15 @@ async def _fire(request: Request) -> Response:
         requested_at=now,
         replay_conflict=replay_conflict,
     )
+    ref = {"id": trigger.trigger_id, "kind": TriggerKind.WEBHOOK.value, "label": trigger.label}
     try:
         # A keyed fire whose run exists is a redelivery (or, keyed by its signature, a
-        # replay another process saw). Asked before publishing, so that the answer needs
-        # no read afterwards: in embedded mode the publish returns once the run is committed.
-        if key is not None and await ingest.runs.exists(run_id):
+        # replay another process saw): answered with that run, as it is.
+        existing = await ingest.runs.find(run_id) if key is not None else None
+        if existing is not None:
             if replay_conflict:
                 raise Conflict(_REPLAYED_SIGNATURE)
-            return await _original_answer(ctx, run_id)
+            return model_response(run_view(existing, ref), 202, REPLAYED)
         await publish_fires(ctx.bus, ctx.settings, [fire])
     except Conflict:
         raise
@@ -182,25 +181,20 @@ async def _fire(request: Request) -> Response:
             ingest.signatures.forget(trigger.trigger_id, fingerprint)
         raise
     _ACCEPTED.inc()
-    return model_response(FireAccepted(fire_id=fire_id, run_id=run_id, idempotency_key=key), 202)
-
-
-async def _original_answer(ctx: Context, run_id: str) -> Response:
-    async with ctx.db.read() as conn:
-        run = await run_store.get_run(conn, run_id)
-    if run is None:
-        # Only a deleted routine takes its runs along; its trigger went with it.
-        raise NotFound("webhook trigger not found")
-    accepted = FireAccepted(
-        fire_id=run["fire_id"],
-        run_id=run["id"],
-        idempotency_key=run["idempotency_key"],
-        status=run["status"],
-    )
-    return model_response(accepted, 200, REPLAYED)
+    # In embedded mode the publish returned once the run was committed: answer it as it
+    # is. A broker's ack says nothing of the run, and reading it would cost a round trip
+    # per webhook for an answer that is almost always `received`.
+    created = await ingest.runs.find(run_id) if isinstance(ctx.bus, InProcessBus) else None
+    if created is not None:
+        replayed = created["fire_id"] != fire_id  # the same key, raced in by another request
+        return model_response(run_view(created, ref), 202, REPLAYED if replayed else None)
+    return model_response(received_view(fire, TriggerRef.model_validate(ref)), 202)
 
 
 # --- per-process state ------------------------------------------------------------------
+
+
+Found = RowMapping | None
 
 
 class Seen(enum.Enum):
@@ -248,8 +242,8 @@ class SeenSignatures:
         self._seen.pop((trigger_id, fingerprint), None)
 
 
-class RunExistence:
-    """Whether runs exist, for many concurrent requests at the price of one query.
+class RunLookup:
+    """Runs by id, for many concurrent requests at the price of one query.
 
     One query is in flight at a time; the requests that arrive meanwhile are asked
     about together by the next one. Under load the reads per request fall as the
@@ -259,11 +253,12 @@ class RunExistence:
     def __init__(self, db: Database, max_batch: int = 500) -> None:
         self._db = db
         self._max_batch = max_batch
-        self._waiting: dict[str, list[asyncio.Future[bool]]] = {}
+        self._waiting: dict[str, list[asyncio.Future[Found]]] = {}
         self._reader: asyncio.Task[None] | None = None
 
-    async def exists(self, run_id: str) -> bool:
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+    async def find(self, run_id: str) -> Found:
+        """The run's row, or None if it does not exist."""
+        future: asyncio.Future[Found] = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(run_id, []).append(future)
         if self._reader is None:
             self._reader = asyncio.create_task(self._read_all())
@@ -277,17 +272,17 @@ class RunExistence:
                     del self._waiting[run_id]
                 try:
                     async with self._db.read() as conn:
-                        found = await run_store.existing_run_ids(conn, batch)
+                        found = await run_store.get_runs(conn, batch)
                 except Exception as exc:
                     _settle(batch, exc)
                 else:
                     for run_id, futures in batch.items():
-                        _settle({run_id: futures}, run_id in found)
+                        _settle({run_id: futures}, found.get(run_id))
         finally:
             self._reader = None
 
 
-def _settle(batch: dict[str, list[asyncio.Future[bool]]], outcome: bool | Exception) -> None:
+def _settle(batch: dict[str, list[asyncio.Future[Found]]], outcome: Found | Exception) -> None:
     for futures in batch.values():
         for future in futures:
             if future.done():
@@ -306,7 +301,7 @@ class IngestState:
     per_address: TokenBuckets
     per_trigger: TokenBuckets
     signatures: SeenSignatures
-    runs: RunExistence
+    runs: RunLookup
     trusted_proxies: tuple[Network, ...]
 
 
@@ -325,7 +320,7 @@ def ingest_state(ctx: Context) -> IngestState:
                 settings.webhook_rate_per_trigger, settings.webhook_burst_per_trigger
             ),
             signatures=SeenSignatures(),
-            runs=RunExistence(ctx.db),
+            runs=RunLookup(ctx.db),
             trusted_proxies=settings.trusted_proxy_networks,
         )
         ctx.services[_STATE_KEY] = state

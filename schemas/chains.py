@@ -92,13 +92,6 @@ class Chain(ResponseModel):
     updated_at: datetime
 
 
-class ChainList(ResponseModel):
-    data: list[Chain]
-    total: int
-    limit: int
-    offset: int
-
-
 class ChainListQuery(ApiModel):
     limit: int = Field(default=50, ge=1, le=200)
     offset: int = Field(default=0, ge=0, le=1_000_000)

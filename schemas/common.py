@@ -72,6 +72,7 @@ class SigningMode(StrEnum):
     HMAC_SHA256 = "hmac_sha256"
     STANDARD_WEBHOOKS = "standard_webhooks"
     GITHUB = "github"
+    GITHUB_HMAC = "github_hmac"
     STRIPE = "stripe"
     SLACK = "slack"
     NONE = "none"

@@ -79,6 +79,9 @@ class RunEvent(_EventData):
     reason: str | None = None
     output: Any = None
     error: str | None = None
+    linked_issue_id: str | None = None
+    title: str | None = None
+    description: str | None = None
     created_at: datetime
     dispatched_at: datetime | None = None
     finished_at: datetime | None = None
@@ -87,10 +90,12 @@ class RunEvent(_EventData):
 
 
 class RunResult(_EventData):
-    """Data of `dev.firehook.run.result`: an executor reports how a run ended."""
+    """Data of `dev.firehook.run.result`: an executor reports how a run ended, or that it
+    started (`running`), with the work item it links the run to."""
 
     run_id: str
-    status: Literal["succeeded", "failed"]
+    status: Literal["running", "succeeded", "failed"]
+    linked_issue_id: str | None = Field(default=None, min_length=1, max_length=200)
     output: Any = None
     error: str | None = Field(default=None, max_length=10_000)
     attempt: int | None = None

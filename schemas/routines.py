@@ -20,7 +20,9 @@ from schemas.common import (
     ShortText,
 )
 from schemas.conditions import Condition, ConditionView
+from schemas.runs import IssueRef, Run, RunBrief
 from schemas.triggers import Trigger
+from schemas.variables import RoutineVariable, check_variables
 
 
 class RetryStrategy(StrEnum):
@@ -79,6 +81,8 @@ class Delivery(ApiModel):
     format: DeliveryFormat = DeliveryFormat.MARKDOWN
 
 
+Variables = Annotated[list[RoutineVariable], Field(max_length=100)]
+
 ParamKey = Annotated[
     str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 ]
@@ -108,12 +112,24 @@ class _RoutineFields(ApiModel):
     )
     condition: Condition | None = None
     delivery: Delivery | None = None
+    variables: Variables = Field(default_factory=list)
 
 
 class RoutineCreate(_RoutineFields):
+    """Without an assignee or a project the routine is a draft: created paused."""
+
     title: ShortText
-    assignee_agent_id: Identifier
-    project_id: Identifier
+    assignee_agent_id: Identifier | None = None
+    project_id: Identifier | None = None
+
+    @model_validator(mode="after")
+    def _variables_fit(self) -> Self:
+        check_variables(self.variables)
+        return self
+
+    @property
+    def is_draft(self) -> bool:
+        return self.assignee_agent_id is None or self.project_id is None
 
 
 class RoutinePatch(ApiModel):
@@ -141,10 +157,16 @@ class RoutinePatch(ApiModel):
     )
     condition: Condition | None = None
     delivery: Delivery | None = None
+    variables: Variables | None = None
+    base_revision_id: Identifier | None = Field(
+        default=None, description="The revision this change was based on; 409 if not the latest."
+    )
 
     @model_validator(mode="after")
     def _required_fields_not_null(self) -> Self:
-        for name in ("title", "assignee_agent_id", "project_id", "priority", "status"):
+        if self.variables is not None:
+            check_variables(self.variables)
+        for name in ("title", "priority", "status"):
             if name in self.model_fields_set and getattr(self, name) is None:
                 raise ValueError(f"{name} cannot be null")
         return self
@@ -155,8 +177,8 @@ class Routine(ResponseModel):
     company_id: str
     title: str
     description: str | None
-    assignee_agent_id: str
-    project_id: str
+    assignee_agent_id: str | None
+    project_id: str | None
     goal_id: str | None
     parent_issue_id: str | None
     priority: Priority
@@ -183,21 +205,24 @@ class Routine(ResponseModel):
     run_count: int | None = Field(default=None, description="Runs that executed (seed 004).")
     success_count: int | None = None
     failure_count: int | None = Field(default=None, description="Failed or timed out.")
-    last_run: datetime | None = Field(default=None, description="When the latest run began.")
+    last_run: RunBrief | None = Field(default=None, description="The latest run that executed.")
     last_status: str | None = None
     triggers: list[Trigger] | None = None
+    variables: list[RoutineVariable] = Field(default_factory=list)
+    latest_revision_id: str | None = None
+    latest_revision_number: int = 0
+    draft: bool = Field(
+        default=False, description="No assignee or no project yet; it cannot be resumed."
+    )
+    recent_runs: list[Run] | None = Field(default=None, description="On the detail only.")
+    active_issue: IssueRef | None = Field(
+        default=None, description="The work item the active run reported, if any."
+    )
     warnings: list[str] = Field(default_factory=list)
     dispatch_signing_secret: str | None = Field(
         default=None,
         description="Standard Webhooks secret of http dispatch; shown once, when created.",
     )
-
-
-class RoutineList(ResponseModel):
-    data: list[Routine]
-    total: int
-    limit: int
-    offset: int
 
 
 RoutineSort = Literal["createdAt", "-createdAt", "title", "-title", "nextRunAt", "-nextRunAt"]

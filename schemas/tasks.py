@@ -125,13 +125,6 @@ class Task(ResponseModel):
     updated_at: datetime
 
 
-class TaskList(ResponseModel):
-    data: list[Task]
-    total: int
-    limit: int
-    offset: int
-
-
 class TaskListQuery(ApiModel):
     collection: ShortText | None = None
     limit: int = Field(default=50, ge=1, le=200)

@@ -183,3 +183,19 @@ class Trigger(ResponseModel):
     created_at: datetime
     updated_at: datetime
     warnings: list[str] = Field(default_factory=list)
+
+
+class SecretMaterial(ResponseModel):
+    """A webhook trigger's URL and secret, shown once: when created and when rotated."""
+
+    webhook_url: str
+    webhook_secret: str
+
+
+class TriggerWithSecret(ResponseModel):
+    """Paperclip's answer to creating a trigger or rotating its secret."""
+
+    trigger: Trigger
+    secret_material: SecretMaterial | None = Field(
+        description="Null unless the trigger is a webhook trigger."
+    )

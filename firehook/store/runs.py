@@ -76,6 +76,33 @@ async def active_runs(
     return {routine_id: run_id for routine_id, run_id in result.all()}
 
 
+async def get_runs(conn: AsyncConnection, run_ids: Iterable[str]) -> dict[str, RowMapping]:
+    ids = list(set(run_ids))
+    if not ids:
+        return {}
+    result = await conn.execute(select(runs).where(runs.c.id.in_(ids)))
+    return {row["id"]: row for row in result.mappings()}
+
+
+async def active_linked_issues(
+    conn: AsyncConnection, routine_ids: Iterable[str], statuses: Iterable[str]
+) -> dict[str, str]:
+    """For each routine whose active run reported a work item, that item's id (newest run)."""
+    ids = list(set(routine_ids))
+    if not ids:
+        return {}
+    result = await conn.execute(
+        select(runs.c.routine_id, runs.c.linked_issue_id)
+        .where(
+            runs.c.routine_id.in_(ids),
+            runs.c.status.in_(list(statuses)),
+            runs.c.linked_issue_id.is_not(None),
+        )
+        .order_by(runs.c.created_at)
+    )
+    return {routine_id: issue_id for routine_id, issue_id in result.all()}
+
+
 async def update_run(
     conn: AsyncConnection,
     run_id: str,

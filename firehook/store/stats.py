@@ -24,6 +24,7 @@ class RunCounts:
     by_status: dict[str, int] = field(default_factory=dict)
     last_run: datetime | None = None
     last_status: str | None = None
+    last_run_id: str | None = None
 
 
 async def routine_run_counts(
@@ -49,16 +50,20 @@ async def routine_run_counts(
     )
     latest_at = latest.with_only_columns(runs.c.created_at).scalar_subquery()
     latest_status = latest.with_only_columns(runs.c.status).scalar_subquery()
+    latest_id = latest.with_only_columns(runs.c.id).scalar_subquery()
     rows = await conn.execute(
         select(
             routines.c.id,
             latest_at.label("last_run"),
             latest_status.label("last_status"),
+            latest_id.label("last_run_id"),
         ).where(routines.c.id.in_(list(routine_ids)))
     )
     counts: dict[str, RunCounts] = {}
-    for routine_id, last_run, last_status in rows.all():
-        counts[routine_id] = RunCounts(by_status[routine_id], _as_utc(last_run), last_status)
+    for routine_id, last_run, last_status, last_run_id in rows.all():
+        counts[routine_id] = RunCounts(
+            by_status[routine_id], _as_utc(last_run), last_status, last_run_id
+        )
     return counts
 
 

@@ -112,8 +112,9 @@ routines = Table(
     Column("company_id", Id, ForeignKey("companies.id", ondelete="CASCADE"), nullable=False),
     Column("title", String(200), nullable=False),
     Column("description", Text, nullable=True),
-    Column("assignee_agent_id", String(200), nullable=False),
-    Column("project_id", String(200), nullable=False),
+    # Null on a draft (Paperclip's): it stays paused until both are set.
+    Column("assignee_agent_id", String(200), nullable=True),
+    Column("project_id", String(200), nullable=True),
     Column("goal_id", String(200), nullable=True),
     Column("parent_issue_id", String(200), nullable=True),
     Column("priority", String(16), nullable=False),
@@ -141,6 +142,9 @@ routines = Table(
     # The conditions of the routine's triggers by trigger id, copied from them so that
     # applying a fire reads no trigger row.
     Column("trigger_conditions", Json, nullable=True),
+    Column("variables", Json, nullable=True),
+    Column("latest_revision_id", Id, nullable=True),
+    Column("latest_revision_number", Integer, nullable=False, server_default="0"),
     Index(None, "company_id", "created_at"),
     Index(None, "task_id"),
 )
@@ -206,6 +210,11 @@ runs = Table(
     Column("finished_at", UtcDateTime(), nullable=True),
     Column("deadline_at", UtcDateTime(), nullable=True),
     Column("next_attempt_at", UtcDateTime(), nullable=True),
+    # The executor's work item for this run, as it reported it.
+    Column("linked_issue_id", String(200), nullable=True),
+    # The routine's title and description with the run's variables rendered in.
+    Column("title", String(4000), nullable=True),
+    Column("description", Text, nullable=True),
     UniqueConstraint("routine_id", "idempotency_key"),
     Index(None, "routine_id", "status"),
     Index(None, "routine_id", "created_at"),
@@ -213,6 +222,26 @@ runs = Table(
     Index(None, "status", "next_attempt_at"),
     # Company-wide statistics, the heatmap and today's count read runs by time.
     Index(None, "company_id", "created_at"),
+)
+
+# Every change to a routine or its triggers, as a snapshot of both afterwards.
+routine_revisions = Table(
+    "routine_revisions",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("company_id", Id, nullable=False),
+    Column("routine_id", Id, ForeignKey("routines.id", ondelete="CASCADE"), nullable=False),
+    Column("revision_number", Integer, nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("snapshot", Json, nullable=False),
+    Column("change_summary", String(500), nullable=True),
+    Column("changed_fields", Json, nullable=False),
+    Column("restored_from_revision_id", Id, nullable=True),
+    Column("created_by_key_id", Id, nullable=True),
+    Column("created_by_agent_id", String(200), nullable=True),
+    _created(),
+    UniqueConstraint("routine_id", "revision_number"),
 )
 
 # Messages to publish once the transaction that wrote them has committed: a crash

@@ -15,9 +15,9 @@ from firehook.context import context_of
 from firehook.ids import is_uuid, new_id
 from firehook.store import chains as store
 from gateway.access import authenticate, load_company, require_board
-from gateway.http import model_response, parse_body, validate
+from gateway.http import list_response, model_response, parse_body, validate
 from gateway.routing import Api, QueryParam
-from schemas.chains import Chain, ChainCreate, ChainEdge, ChainList, ChainListQuery, find_cycle
+from schemas.chains import Chain, ChainCreate, ChainEdge, ChainListQuery, find_cycle
 from schemas.common import Role, RoutineStatus
 from schemas.errors import NotFound, ValidationFailed
 
@@ -146,7 +146,7 @@ async def create_chain(request: Request) -> Response:
     "/api/companies/{companyId}/chains",
     "List chains",
     "chains",
-    response=ChainList,
+    response=list[Chain],
     query=(
         QueryParam("limit", {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}),
         QueryParam("offset", {"type": "integer", "minimum": 0, "default": 0}),
@@ -162,13 +162,7 @@ async def list_chains(request: Request) -> Response:
             conn, company["id"], limit=query.limit, offset=query.offset
         )
         edges = await store.edges_of_chains(conn, [row["id"] for row in rows])
-    page = ChainList(
-        data=[chain_view(row, edges[row["id"]]) for row in rows],
-        total=total,
-        limit=query.limit,
-        offset=query.offset,
-    )
-    return model_response(page)
+    return list_response([chain_view(row, edges[row["id"]]) for row in rows], total)
 
 
 @api.operation("GET", "/api/chains/{chainId}", "Get a chain", "chains", response=Chain)

@@ -1,9 +1,10 @@
-"""Routines: create, list, get, patch, pause, resume, archive."""
+"""Routines: create, list, get, patch, pause, resume, archive (Paperclip's shapes)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.engine import RowMapping
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -11,6 +12,7 @@ from firehook.auth import Principal
 from firehook.context import Context, context_of
 from firehook.ids import new_id
 from firehook.store import routines as store
+from firehook.store import runs as run_store
 from gateway.access import (
     authenticate,
     load_company,
@@ -20,7 +22,8 @@ from gateway.access import (
 )
 from gateway.api.tasks import routine_task_columns
 from gateway.changes import routine_changed
-from gateway.http import model_response, parse_body, validate
+from gateway.http import list_response, model_response, parse_body, validate
+from gateway.revisions import check_base_revision, record_revision
 from gateway.routing import Api, QueryParam
 from gateway.signatures import generate_secret
 from gateway.views import routine_extras, routine_view
@@ -31,11 +34,13 @@ from schemas.routines import (
     DispatchType,
     Routine,
     RoutineCreate,
-    RoutineList,
     RoutineListQuery,
     RoutinePatch,
     can_transition,
 )
+from schemas.variables import RoutineVariable, sync_with_template
+
+RECENT_RUNS = 25
 
 api = Api()
 
@@ -58,7 +63,7 @@ _LIST_QUERY = (
     "/api/companies/{companyId}/routines",
     "List routines",
     "routines",
-    response=RoutineList,
+    response=list[Routine],
     query=_LIST_QUERY,
 )
 async def list_routines(request: Request) -> Response:
@@ -87,13 +92,9 @@ async def list_routines(request: Request) -> Response:
             offset=query.offset,
         )
         extras = await routine_extras(conn, ctx.secrets, rows)
-    page = RoutineList(
-        data=[routine_view(row, extras=extras[row["id"]]) for row in rows],
-        total=total,
-        limit=query.limit,
-        offset=query.offset,
-    )
-    return model_response(page)
+        triggers = await store.list_triggers(conn, [row["id"] for row in rows])
+    views = [routine_view(row, triggers[row["id"]], ctx, extras=extras[row["id"]]) for row in rows]
+    return list_response(views, total)
 
 
 @api.operation(
@@ -115,6 +116,9 @@ async def create_routine(request: Request) -> Response:
     require_assignment(principal, body.assignee_agent_id)
     now = ctx.clock()
     values = _columns(body)
+    if body.is_draft and body.status is RoutineStatus.ACTIVE:
+        values["status"] = RoutineStatus.PAUSED.value
+    values["variables"] = _stored_variables(body.title, body.description, body.variables)
     values |= {
         "id": new_id(),
         "company_id": company["id"],
@@ -132,11 +136,19 @@ async def create_routine(request: Request) -> Response:
         )
         secret = _new_dispatch_secret(ctx, values)
         await store.insert_routine(conn, values)
+        await record_revision(conn, values["id"], principal, now, "Created routine")
         row = await store.get_routine(conn, values["id"])
         assert row is not None
         extras = await routine_extras(conn, ctx.secrets, [row])
     view = routine_view(row, [], ctx, dispatch_signing_secret=secret, extras=extras[row["id"]])
     return model_response(view, 201)
+
+
+def _stored_variables(
+    title: str | None, description: str | None, given: list[RoutineVariable]
+) -> list[dict[str, Any]]:
+    """The variables as stored: one per placeholder of the title and description."""
+    return [v.model_dump(mode="json") for v in sync_with_template(title, description, given)]
 
 
 def _new_dispatch_secret(ctx: Context, values: dict[str, Any]) -> str | None:
@@ -156,7 +168,7 @@ def _new_dispatch_secret(ctx: Context, values: dict[str, Any]) -> str | None:
 @api.operation(
     "GET",
     "/api/routines/{routineId}",
-    "Get a routine with its triggers",
+    "Get a routine with its triggers, recent runs and active issue",
     "routines",
     response=Routine,
 )
@@ -167,7 +179,12 @@ async def get_routine(request: Request) -> Response:
         routine = await load_routine(conn, principal, request.path_params["routineId"])
         triggers = await store.list_triggers(conn, [routine["id"]])
         extras = await routine_extras(conn, ctx.secrets, [routine])
-    view = routine_view(routine, triggers[routine["id"]], ctx, extras=extras[routine["id"]])
+        recent, _ = await run_store.list_runs(
+            conn, routine["id"], status=None, source=None, limit=RECENT_RUNS, offset=0
+        )
+    view = routine_view(
+        routine, triggers[routine["id"]], ctx, extras=extras[routine["id"]], recent_runs=recent
+    )
     return model_response(view)
 
 
@@ -178,7 +195,7 @@ async def get_routine(request: Request) -> Response:
     "routines",
     request=RoutinePatch,
     response=Routine,
-    errors=(400, 401, 403, 404, 409),
+    errors=(400, 401, 403, 404, 409, 422),
 )
 async def patch_routine(request: Request) -> Response:
     principal = await authenticate(request)
@@ -186,7 +203,11 @@ async def patch_routine(request: Request) -> Response:
     async with ctx.db.read() as conn:
         await load_routine(conn, principal, request.path_params["routineId"])
     body = await parse_body(request, RoutinePatch)
-    return await _update(request, _columns(body, exclude_unset=True), principal)
+    changes = _columns(body, exclude_unset=True)
+    changes.pop("base_revision_id", None)
+    return await _update(
+        request, changes, principal, "Updated routine", base_revision_id=body.base_revision_id
+    )
 
 
 @api.operation(
@@ -199,7 +220,7 @@ async def patch_routine(request: Request) -> Response:
 )
 async def pause_routine(request: Request) -> Response:
     principal = await authenticate(request)
-    return await _update(request, {"status": RoutineStatus.PAUSED.value}, principal)
+    return await _update(request, {"status": RoutineStatus.PAUSED.value}, principal, "Paused")
 
 
 @api.operation(
@@ -212,7 +233,7 @@ async def pause_routine(request: Request) -> Response:
 )
 async def resume_routine(request: Request) -> Response:
     principal = await authenticate(request)
-    return await _update(request, {"status": RoutineStatus.ACTIVE.value}, principal)
+    return await _update(request, {"status": RoutineStatus.ACTIVE.value}, principal, "Resumed")
 
 
 @api.operation(
@@ -225,7 +246,7 @@ async def resume_routine(request: Request) -> Response:
 )
 async def archive_routine(request: Request) -> Response:
     principal = await authenticate(request)
-    return await _update(request, {"status": RoutineStatus.ARCHIVED.value}, principal)
+    return await _update(request, {"status": RoutineStatus.ARCHIVED.value}, principal, "Archived")
 
 
 def _columns(body: RoutineCreate | RoutinePatch, *, exclude_unset: bool = False) -> dict[str, Any]:
@@ -235,20 +256,57 @@ def _columns(body: RoutineCreate | RoutinePatch, *, exclude_unset: bool = False)
         nested = getattr(body, name)
         if nested is not None:
             values[name] = nested.model_dump(mode="json")
+    if body.variables is not None:
+        values["variables"] = [v.model_dump(mode="json") for v in body.variables]
     return values
 
 
+def _draft_changes(routine: RowMapping, changes: dict[str, Any]) -> None:
+    """A routine without an assignee or a project stays paused (409 naming what is
+    missing if asked to be active); one made a draft by a PATCH is paused."""
+    merged = dict(routine) | changes
+    missing = [
+        name
+        for column, name in (("assignee_agent_id", "assigneeAgentId"), ("project_id", "projectId"))
+        if merged.get(column) is None
+    ]
+    if not missing or merged["status"] != RoutineStatus.ACTIVE:
+        return
+    if changes.get("status") == RoutineStatus.ACTIVE and routine["status"] != RoutineStatus.ACTIVE:
+        raise Conflict(
+            f"routine is a draft: set {' and '.join(missing)} before resuming it",
+            {name: "required to resume" for name in missing},
+        )
+    changes["status"] = RoutineStatus.PAUSED.value
+
+
+def _variable_changes(routine: RowMapping, changes: dict[str, Any]) -> None:
+    """Keep the variables in step with the placeholders of the title and description."""
+    if not {"title", "description", "variables"} & changes.keys():
+        return
+    merged = dict(routine) | changes
+    given = [RoutineVariable.model_validate(v) for v in merged.get("variables") or []]
+    changes["variables"] = _stored_variables(merged["title"], merged["description"], given)
+
+
 async def _update(
-    request: Request, principal_changes: dict[str, Any], principal: Principal
+    request: Request,
+    principal_changes: dict[str, Any],
+    principal: Principal,
+    change_summary: str,
+    *,
+    base_revision_id: str | None = None,
 ) -> Response:
     ctx = context_of(request)
     routine_id = request.path_params["routineId"]
     async with ctx.db.write() as conn:
         routine = await load_routine(conn, principal, routine_id)
         require_routine_manager(principal, routine)
+        check_base_revision(routine, base_revision_id)
         principal_changes = await routine_task_columns(
             conn, ctx, principal_changes, company_id=routine["company_id"], routine=routine
         )
+        _variable_changes(routine, principal_changes)
         changes = {k: v for k, v in principal_changes.items() if routine[k] != v}
         if "assignee_agent_id" in changes:
             require_assignment(principal, changes["assignee_agent_id"])
@@ -262,6 +320,8 @@ async def _update(
         target = RoutineStatus(changes.get("status", current))
         if not can_transition(current, target):
             raise Conflict(f"routine cannot go from {current} to {target}")
+        _draft_changes(routine, changes)
+        target = RoutineStatus(changes.get("status", current))
         secret = None
         if "dispatch" in changes:
             merged = {"id": routine["id"], "dispatch_secret_enc": routine["dispatch_secret_enc"]}
@@ -277,6 +337,7 @@ async def _update(
             await store.update_routine(conn, routine["id"], changes)
             if current is RoutineStatus.PAUSED and target is RoutineStatus.ACTIVE:
                 await reschedule_routine_triggers(conn, dict(routine) | changes, now, resumed=True)
+            await record_revision(conn, routine["id"], principal, now, change_summary)
         row = await store.get_routine(conn, routine["id"])
         triggers = await store.list_triggers(conn, [routine["id"]])
         assert row is not None

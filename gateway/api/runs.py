@@ -19,13 +19,30 @@ from firehook.ids import is_uuid, new_id, run_id_for
 from firehook.metrics import FIRES_ACCEPTED, FIRES_RECEIVED
 from firehook.store import routines as routine_store
 from firehook.store import runs as store
-from gateway.access import authenticate, load_company, load_routine, require_routine_manager
-from gateway.http import model_response, parse_body, validate
+from gateway.access import (
+    RUN_NOT_FOUND,
+    TRIGGER_NOT_FOUND,
+    authenticate,
+    load_company,
+    load_routine,
+    require_routine_manager,
+)
+from gateway.http import list_response, model_response, parse_body, validate
 from gateway.routing import Api, QueryParam
+from gateway.views import received_view, run_view
 from schemas.common import RoutineStatus, RunSource, RunStatus, TriggerKind, utc_iso
-from schemas.errors import Conflict, Forbidden, NotFound
+from schemas.errors import Conflict, Forbidden, NotFound, Unprocessable
 from schemas.events import FireRequested
-from schemas.runs import FireAccepted, ManualRun, Run, RunComplete, RunList, RunListQuery
+from schemas.runs import (
+    FireAccepted,
+    ManualRun,
+    Run,
+    RunComplete,
+    RunListQuery,
+    RunPatch,
+    TriggerRef,
+)
+from schemas.variables import RoutineVariable, VariableError, resolve_values
 
 api = Api()
 
@@ -34,32 +51,39 @@ _SSE_KEEPALIVE_SEC = 15.0
 _SSE_BATCH = 500
 
 
-def run_view(row: RowMapping | dict[str, Any]) -> Run:
-    values = dict(row)
-    started, finished = row["created_at"], row["finished_at"]
-    values["duration_ms"] = int((finished - started).total_seconds() * 1000) if finished else None
-    return Run.model_validate(values)
-
-
-async def accept_fire(ctx: Context, fire: FireRequested) -> tuple[FireAccepted, bool]:
-    """Publish a fire; the answer, and whether it turned out to repeat an earlier fire."""
+async def accept_fire(
+    ctx: Context, fire: FireRequested, trigger: RowMapping | None = None
+) -> tuple[FireAccepted | Run, bool]:
+    """Publish a fire; the run as far as it is known, and whether the fire repeated an earlier
+    one. In embedded mode the run exists once the publish returns; with Kafka, it may not."""
     await publish_fires(ctx.bus, ctx.settings, [fire])
     async with ctx.db.read() as conn:
         run = await store.get_run(conn, fire.run_id)
     if run is None:
-        return FireAccepted(
-            fire_id=fire.fire_id, run_id=fire.run_id, idempotency_key=fire.idempotency_key
-        ), False
-    return _accepted(run), run["fire_id"] != fire.fire_id
+        ref = (
+            TriggerRef(id=trigger["id"], kind=trigger["kind"], label=trigger["label"])
+            if trigger is not None
+            else None
+        )
+        return received_view(fire, ref), False
+    return run_view(run, trigger), run["fire_id"] != fire.fire_id
 
 
-def _accepted(run: RowMapping) -> FireAccepted:
-    return FireAccepted(
-        fire_id=run["fire_id"],
-        run_id=run["id"],
-        idempotency_key=run["idempotency_key"],
-        status=run["status"],
-    )
+def manual_payload(
+    routine: RowMapping, payload: dict[str, Any] | None, given: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """The run's payload with the routine's variables resolved into `payload.variables`;
+    422 naming the variable when one is missing or does not fit its type."""
+    definitions = [RoutineVariable.model_validate(v) for v in routine["variables"] or []]
+    if not definitions:
+        return payload
+    nested = (payload or {}).get("variables")
+    provided = (nested if isinstance(nested, dict) else {}) | (given or {})
+    try:
+        resolved = resolve_values(definitions, provided)
+    except VariableError as exc:
+        raise Unprocessable(str(exc), {f"variables.{exc.name}": str(exc)}) from None
+    return (payload or {}) | {"variables": resolved}
 
 
 @api.operation(
@@ -70,13 +94,7 @@ def _accepted(run: RowMapping) -> FireAccepted:
     request=ManualRun,
     response=FireAccepted,
     status=202,
-    errors=(400, 401, 403, 404, 409, 503),
-    extra_responses={
-        "200": {
-            "description": "A repeat of an earlier idempotency key: the original run "
-            "(header Idempotent-Replayed: true)"
-        }
-    },
+    errors=(400, 401, 403, 404, 409, 422, 503),
 )
 async def run_routine(request: Request) -> Response:
     principal = await authenticate(request)
@@ -95,7 +113,7 @@ async def run_routine(request: Request) -> Response:
                 else None
             )
             if trigger is None or trigger["company_id"] != routine["company_id"]:
-                raise NotFound("trigger not found")
+                raise NotFound(TRIGGER_NOT_FOUND)
             if trigger["routine_id"] != routine["id"]:
                 raise Forbidden("trigger belongs to another routine")
             if not trigger["enabled"]:
@@ -106,7 +124,9 @@ async def run_routine(request: Request) -> Response:
         if key is not None:
             existing = await store.get_run(conn, run_id)
             if existing is not None:
-                return model_response(_accepted(existing), 200, REPLAYED)
+                # The same run, still 202 as Paperclip answers; the header says it is a repeat.
+                return model_response(run_view(existing, trigger), 202, REPLAYED)
+    payload = manual_payload(routine, body.payload, body.variables)
     source = (
         RunSource.API
         if trigger is not None and trigger["kind"] == TriggerKind.API
@@ -120,14 +140,14 @@ async def run_routine(request: Request) -> Response:
         source=source,
         trigger_id=body.trigger_id,
         idempotency_key=key,
-        payload=body.payload,
+        payload=payload,
         requested_at=ctx.clock(),
     )
     FIRES_RECEIVED.labels(source=source.value).inc()
-    accepted, replayed = await accept_fire(ctx, fire)
+    accepted, replayed = await accept_fire(ctx, fire, trigger)
     if not replayed:
         FIRES_ACCEPTED.labels(source=source.value).inc()
-    return model_response(accepted, 200 if replayed else 202, REPLAYED if replayed else None)
+    return model_response(accepted, 202, REPLAYED if replayed else None)
 
 
 @api.operation(
@@ -135,7 +155,7 @@ async def run_routine(request: Request) -> Response:
     "/api/routines/{routineId}/runs",
     "List a routine's runs, newest first",
     "runs",
-    response=RunList,
+    response=list[Run],
     query=(
         QueryParam("status", {"enum": [s.value for s in RunStatus]}),
         QueryParam("source", {"enum": [s.value for s in RunSource]}),
@@ -157,10 +177,9 @@ async def list_runs(request: Request) -> Response:
             limit=query.limit,
             offset=query.offset,
         )
-    page = RunList(
-        data=[run_view(r) for r in rows], total=total, limit=query.limit, offset=query.offset
-    )
-    return model_response(page)
+        triggers = (await routine_store.list_triggers(conn, [routine["id"]]))[routine["id"]]
+    by_id = {t["id"]: t for t in triggers}
+    return list_response([run_view(r, by_id.get(r["trigger_id"])) for r in rows], total)
 
 
 async def _load_run(ctx: Context, request: Request) -> tuple[RowMapping, RowMapping]:
@@ -169,19 +188,51 @@ async def _load_run(ctx: Context, request: Request) -> tuple[RowMapping, RowMapp
     async with ctx.db.read() as conn:
         run = await store.get_run(conn, run_id) if is_uuid(run_id) else None
         if run is None:
-            raise NotFound("run not found")
+            raise NotFound(RUN_NOT_FOUND)
         try:
             routine = await load_routine(conn, principal, run["routine_id"])
         except NotFound:
-            raise NotFound("run not found") from None
+            raise NotFound(RUN_NOT_FOUND) from None
     request.state.principal = principal
     return run, routine
 
 
+async def _with_trigger(ctx: Context, run: RowMapping | dict[str, Any]) -> Run:
+    trigger = None
+    if run["trigger_id"] is not None:
+        async with ctx.db.read() as conn:
+            trigger = await routine_store.get_trigger(conn, run["trigger_id"])
+    return run_view(run, trigger)
+
+
 @api.operation("GET", "/api/runs/{runId}", "Get a run with its attempts", "runs", response=Run)
 async def get_run(request: Request) -> Response:
-    run, _ = await _load_run(context_of(request), request)
-    return model_response(run_view(run))
+    ctx = context_of(request)
+    run, _ = await _load_run(ctx, request)
+    return model_response(await _with_trigger(ctx, run))
+
+
+@api.operation(
+    "PATCH",
+    "/api/runs/{runId}",
+    "Link a run to the executor's work item (executors)",
+    "runs",
+    request=RunPatch,
+    response=Run,
+    errors=(400, 401, 403, 404),
+)
+async def patch_run(request: Request) -> Response:
+    ctx = context_of(request)
+    _, routine = await _load_run(ctx, request)
+    require_routine_manager(request.state.principal, routine)
+    body = await parse_body(request, RunPatch)
+    changes = StatusChanges(ctx.settings, publish_to_bus=ctx.publish_run_events)
+    async with ctx.db.write() as conn:
+        updated = await lifecycle.link_issue(
+            conn, request.path_params["runId"], body.linked_issue_id, changes, ctx.clock()
+        )
+        await changes.save(conn)
+    return model_response(await _with_trigger(ctx, updated))
 
 
 @api.operation(
@@ -204,7 +255,7 @@ async def cancel_run(request: Request) -> Response:
         await changes.save(conn)
     ctx.run_events.notify()
     ctx.outbox.notify()
-    return model_response(run_view(updated))
+    return model_response(await _with_trigger(ctx, updated))
 
 
 @api.operation(
@@ -231,11 +282,12 @@ async def complete_run(request: Request) -> Response:
             ctx.clock(),
             output=body.output,
             error=body.error,
+            linked_issue_id=body.linked_issue_id,
         )
         await changes.save(conn)
     ctx.run_events.notify()
     ctx.outbox.notify()
-    return model_response(run_view(updated))
+    return model_response(await _with_trigger(ctx, updated))
 
 
 @api.operation(

@@ -16,7 +16,7 @@ from firehook.context import Context, context_of
 from firehook.ids import is_uuid, new_id
 from firehook.store import tasks as store
 from gateway.access import authenticate, load_company, require_board
-from gateway.http import model_response, parse_body, validate
+from gateway.http import list_response, model_response, parse_body, validate
 from gateway.routing import Api, QueryParam
 from schemas.common import Role, RoutineStatus
 from schemas.errors import Conflict, NotFound, ValidationFailed
@@ -25,7 +25,6 @@ from schemas.tasks import (
     InvalidOverrides,
     Task,
     TaskCreate,
-    TaskList,
     TaskListQuery,
     TaskPatch,
     check_overrides,
@@ -106,7 +105,7 @@ async def create_task(request: Request) -> Response:
     "/api/companies/{companyId}/tasks",
     "List tasks",
     "tasks",
-    response=TaskList,
+    response=list[Task],
     query=(
         QueryParam("collection", {"type": "string"}),
         QueryParam("limit", {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}),
@@ -126,10 +125,7 @@ async def list_tasks(request: Request) -> Response:
             limit=query.limit,
             offset=query.offset,
         )
-    page = TaskList(
-        data=[task_view(row) for row in rows], total=total, limit=query.limit, offset=query.offset
-    )
-    return model_response(page)
+    return list_response([task_view(row) for row in rows], total)
 
 
 @api.operation("GET", "/api/tasks/{taskId}", "Get a task", "tasks", response=Task)

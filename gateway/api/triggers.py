@@ -11,6 +11,7 @@ from sqlalchemy.engine import RowMapping
 from starlette.requests import Request
 from starlette.responses import Response
 
+from firehook.auth import Principal
 from firehook.context import context_of
 from firehook.ids import new_id, new_public_id
 from firehook.store import routines as store
@@ -18,6 +19,7 @@ from firehook.store import tasks as task_store
 from gateway.access import authenticate, load_routine, load_trigger, require_routine_manager
 from gateway.changes import trigger_changed
 from gateway.http import model_response, parse_body, read_json, validate
+from gateway.revisions import record_revision
 from gateway.routing import Api
 from gateway.signatures import generate_secret, validate_user_secret
 from gateway.views import trigger_view
@@ -25,13 +27,15 @@ from scheduler import next_run_for_trigger
 from schemas.common import RoutineStatus, SigningMode, TriggerKind
 from schemas.conditions import Condition
 from schemas.cron import InvalidSchedule
-from schemas.errors import Conflict, ValidationFailed
+from schemas.errors import Conflict, Unprocessable, ValidationFailed
 from schemas.triggers import (
     RotateSecret,
     ScheduleTriggerCreate,
+    SecretMaterial,
     Trigger,
     TriggerCreate,
     TriggerPatch,
+    TriggerWithSecret,
     WebhookTriggerCreate,
 )
 
@@ -58,25 +62,39 @@ def _secret_for(mode: SigningMode, given: str | None) -> str:
     return given
 
 
-def _schedule_columns(body: ScheduleTriggerCreate | TriggerPatch) -> dict[str, Any]:
+def _schedule_columns(
+    body: ScheduleTriggerCreate | TriggerPatch, kept_timezone: str | None = None
+) -> dict[str, Any]:
+    """The schedule columns of a body; a cron without a timezone keeps `kept_timezone`."""
+    timezone = body.timezone if "timezone" in body.model_fields_set else kept_timezone
     return {
         "cron_expression": body.cron_expression,
-        "timezone": (body.timezone or "UTC") if body.cron_expression is not None else None,
+        "timezone": (timezone or "UTC") if body.cron_expression is not None else None,
         "cadence": body.cadence.model_dump(mode="json") if body.cadence is not None else None,
         "every_sec": body.every,
         "at": body.at,
     }
 
 
-def _next_run(values: dict[str, Any], now: datetime) -> datetime | None:
-    """The trigger's first fire after now; a schedule that can never fire is a 400."""
+def next_run_of(values: dict[str, Any], now: datetime) -> datetime | None:
+    """The trigger's first fire after now; a schedule that can never fire is a 422."""
     try:
         first = next_run_for_trigger(values, now)
     except InvalidSchedule as exc:
-        raise ValidationFailed(f"schedule: {exc}", {"schedule": str(exc)}) from None
+        raise Unprocessable(f"schedule: {exc}", {"schedule": str(exc)}) from None
     if first is None and values.get("at") is not None:
-        raise ValidationFailed("at: the time is in the past", {"at": "must be in the future"})
+        raise Unprocessable("at: the time is in the past", {"at": "must be in the future"})
     return first
+
+
+def _answer(
+    ctx: Any, row: RowMapping, routine_status: str, secret: str | None, status: int = 200
+) -> Response:
+    trigger = trigger_view(row, ctx, routine_status=routine_status, secret=secret)
+    material = None
+    if secret is not None and trigger.public_url is not None:
+        material = SecretMaterial(webhook_url=trigger.public_url, webhook_secret=secret)
+    return model_response(TriggerWithSecret(trigger=trigger, secret_material=material), status)
 
 
 @api.operation(
@@ -85,9 +103,9 @@ def _next_run(values: dict[str, Any], now: datetime) -> datetime | None:
     "Add a trigger",
     "triggers",
     request=TriggerCreate,
-    response=Trigger,
+    response=TriggerWithSecret,
     status=201,
-    errors=(400, 401, 403, 404, 409),
+    errors=(400, 401, 403, 404, 409, 422),
 )
 async def create_trigger(request: Request) -> Response:
     principal = await authenticate(request)
@@ -99,7 +117,7 @@ async def create_trigger(request: Request) -> Response:
     data = await read_json(request)
     if not isinstance(data, dict):
         raise ValidationFailed("request body must be a JSON object")
-    body = validate(_create_adapter, data)
+    body = validate(_create_adapter, data, unprocessable=(InvalidSchedule,))
     now, trigger_id = ctx.clock(), new_id()
     values: dict[str, Any] = {
         "id": trigger_id,
@@ -116,7 +134,7 @@ async def create_trigger(request: Request) -> Response:
     secret: str | None = None
     if isinstance(body, ScheduleTriggerCreate):
         values |= _schedule_columns(body) | {"jitter_sec": body.jitter_sec}
-        values["next_run_at"] = _next_run(values, now) if body.enabled else None
+        values["next_run_at"] = next_run_of(values, now) if body.enabled else None
     elif isinstance(body, WebhookTriggerCreate):
         secret = _secret_for(body.signing_mode, body.secret)
         values |= {
@@ -133,12 +151,11 @@ async def create_trigger(request: Request) -> Response:
         await store.refresh_routine_next_run(conn, routine["id"], now)
         if values["condition"] is not None:
             await task_store.refresh_trigger_conditions(conn, routine["id"])
+        await record_revision(conn, routine["id"], principal, now, f"Created {body.kind} trigger")
         row = await store.get_trigger(conn, trigger_id)
     assert row is not None
     trigger_changed(ctx, row["public_id"])
-    return model_response(
-        trigger_view(row, ctx, routine_status=routine["status"], secret=secret), 201
-    )
+    return _answer(ctx, row, routine["status"], secret, 201)
 
 
 @api.operation(
@@ -148,14 +165,14 @@ async def create_trigger(request: Request) -> Response:
     "triggers",
     request=TriggerPatch,
     response=Trigger,
-    errors=(400, 401, 403, 404, 409),
+    errors=(400, 401, 403, 404, 409, 422),
 )
 async def patch_trigger(request: Request) -> Response:
     principal = await authenticate(request)
     ctx = context_of(request)
     async with ctx.db.read() as conn:
         await load_trigger(conn, principal, request.path_params["triggerId"])
-    body = await parse_body(request, TriggerPatch)
+    body = await parse_body(request, TriggerPatch, unprocessable=(InvalidSchedule,))
     async with ctx.db.write() as conn:
         trigger, routine = await load_trigger(conn, principal, request.path_params["triggerId"])
         require_routine_manager(principal, routine)
@@ -167,15 +184,22 @@ async def patch_trigger(request: Request) -> Response:
             if trigger["kind"] == TriggerKind.SCHEDULE:
                 merged = dict(trigger) | changes
                 enabled = merged["enabled"]
-                changes["next_run_at"] = _next_run(merged, now) if enabled else None
+                changes["next_run_at"] = next_run_of(merged, now) if enabled else None
             await store.update_trigger(conn, trigger["id"], changes)
             await store.refresh_routine_next_run(conn, routine["id"], now)
             if "condition" in changes:
                 await task_store.refresh_trigger_conditions(conn, routine["id"])
+            await _revise(conn, routine, principal, now, f"Updated {trigger['kind']} trigger")
         row = await store.get_trigger(conn, trigger["id"])
     assert row is not None
     trigger_changed(ctx, trigger["public_id"])
     return model_response(trigger_view(row, ctx, routine_status=routine["status"]))
+
+
+async def _revise(
+    conn: Any, routine: RowMapping, principal: Principal, now: datetime, summary: str
+) -> None:
+    await record_revision(conn, routine["id"], principal, now, summary)
 
 
 def _trigger_changes(trigger: RowMapping, body: TriggerPatch) -> dict[str, Any]:
@@ -197,7 +221,8 @@ def _trigger_changes(trigger: RowMapping, body: TriggerPatch) -> dict[str, Any]:
         changes[name] = value.value if isinstance(value, SigningMode) else value
     if kind is TriggerKind.SCHEDULE and given & (_SCHEDULE_SHAPES | {"timezone"}):
         if given & _SCHEDULE_SHAPES:
-            changes |= _schedule_columns(body)
+            # A PATCH changes only what it sends: a new cron keeps the trigger's timezone.
+            changes |= _schedule_columns(body, kept_timezone=trigger["timezone"])
         elif trigger["cron_expression"] is None:
             raise ValidationFailed("timezone applies only to cronExpression")
         else:
@@ -224,6 +249,7 @@ async def delete_trigger(request: Request) -> Response:
         await store.refresh_routine_next_run(conn, routine["id"], ctx.clock())
         if trigger["condition"] is not None:
             await task_store.refresh_trigger_conditions(conn, routine["id"])
+        await _revise(conn, routine, principal, ctx.clock(), f"Deleted {trigger['kind']} trigger")
     trigger_changed(ctx, trigger["public_id"])
     return Response(status_code=204)
 
@@ -234,8 +260,8 @@ async def delete_trigger(request: Request) -> Response:
     "Rotate a webhook trigger's secret (new secret shown once)",
     "triggers",
     request=RotateSecret,
-    response=Trigger,
-    errors=(400, 401, 403, 404, 409),
+    response=TriggerWithSecret,
+    errors=(400, 401, 403, 404, 409, 422),
 )
 async def rotate_secret(request: Request) -> Response:
     principal = await authenticate(request)
@@ -248,7 +274,7 @@ async def rotate_secret(request: Request) -> Response:
         require_routine_manager(principal, routine)
         _require_mutable(routine)
         if trigger["kind"] != TriggerKind.WEBHOOK:
-            raise ValidationFailed("only webhook triggers have a secret to rotate")
+            raise Unprocessable("Only webhook triggers can rotate secrets")
         secret = _secret_for(SigningMode(trigger["signing_mode"]), body.secret)
         now = ctx.clock()
         grace = body.grace_period_sec
@@ -263,7 +289,8 @@ async def rotate_secret(request: Request) -> Response:
                 "updated_at": now,
             },
         )
+        await _revise(conn, routine, principal, now, "Rotated webhook trigger secret")
         row = await store.get_trigger(conn, trigger["id"])
     assert row is not None
     trigger_changed(ctx, trigger["public_id"])
-    return model_response(trigger_view(row, ctx, routine_status=routine["status"], secret=secret))
+    return _answer(ctx, row, routine["status"], secret)
