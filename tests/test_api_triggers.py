@@ -48,7 +48,8 @@ async def test_schedule_trigger_gets_next_run(client: httpx.AsyncClient, tenant:
         {"kind": "schedule", "cronExpression": "0 9 * * 1", "timezone": "Europe/Amsterdam"},
     )
     assert response.status_code == 201, response.text
-    trigger = response.json()
+    trigger = response.json()["trigger"]
+    assert response.json()["secretMaterial"] is None
     assert trigger["kind"] == "schedule" and trigger["timezone"] == "Europe/Amsterdam"
     next_run = parse(trigger["nextRunAt"])
     assert next_run > datetime.now(UTC)
@@ -72,7 +73,7 @@ async def test_each_schedule_shape(client: httpx.AsyncClient, tenant: Tenant) ->
     for shape in shapes:
         response = await add(client, tenant, routine["id"], {"kind": "schedule"} | shape)
         assert response.status_code == 201, (shape, response.text)
-        body = response.json()
+        body = response.json()["trigger"]
         if shape.get("cadence", {}).get("type") == "manual":
             assert body["nextRunAt"] is None
         else:
@@ -80,7 +81,7 @@ async def test_each_schedule_shape(client: httpx.AsyncClient, tenant: Tenant) ->
     at_trigger = response = await add(
         client, tenant, routine["id"], {"kind": "schedule", "at": "2099-04-01T09:00:00+02:00"}
     )
-    assert at_trigger.json()["nextRunAt"] == "2099-04-01T07:00:00Z"
+    assert at_trigger.json()["trigger"]["nextRunAt"] == "2099-04-01T07:00:00Z"
 
 
 async def test_paused_routine_shows_no_next_run(client: httpx.AsyncClient, tenant: Tenant) -> None:
@@ -101,13 +102,17 @@ async def test_webhook_trigger_secret_shown_once(
         client, tenant, routine["id"], {"kind": "webhook", "signingMode": "hmac_sha256"}
     )
     assert response.status_code == 201
-    trigger = response.json()
+    trigger = response.json()["trigger"]
     assert trigger["signingMode"] == "hmac_sha256" and trigger["replayWindowSec"] == 300
     assert (
         trigger["publicUrl"]
         == f"https://hooks.example.test/api/routine-triggers/public/{trigger['publicId']}/fire"
     )
     secret = trigger["secret"]
+    assert response.json()["secretMaterial"] == {
+        "webhookUrl": trigger["publicUrl"],
+        "webhookSecret": secret,
+    }
     assert len(secret) >= 32
     fetched = (
         await client.get(f"/api/routines/{routine['id']}", headers=Tenant.auth(tenant.board))
@@ -127,7 +132,7 @@ async def test_standard_webhooks_secret_and_user_secret(
         await add(
             client, tenant, routine["id"], {"kind": "webhook", "signingMode": "standard_webhooks"}
         )
-    ).json()
+    ).json()["trigger"]
     assert generated["secret"].startswith("whsec_")
     pasted = await add(
         client,
@@ -135,14 +140,14 @@ async def test_standard_webhooks_secret_and_user_secret(
         routine["id"],
         {"kind": "webhook", "signingMode": "stripe", "secret": "whsec_" + "a" * 32},
     )
-    assert pasted.status_code == 201 and pasted.json()["secret"] == "whsec_" + "a" * 32
+    assert pasted.status_code == 201 and pasted.json()["trigger"]["secret"] == "whsec_" + "a" * 32
 
 
 async def test_unsigned_webhook_carries_warning(client: httpx.AsyncClient, tenant: Tenant) -> None:
     routine = await new_routine(client, tenant)
     created = (
         await add(client, tenant, routine["id"], {"kind": "webhook", "signingMode": "none"})
-    ).json()
+    ).json()["trigger"]
     assert created["warnings"] and "none" in created["warnings"][0]
     fetched = (
         await client.get(f"/api/routines/{routine['id']}", headers=Tenant.auth(tenant.board))
@@ -156,7 +161,7 @@ async def test_patch_trigger_recomputes_next_run(client: httpx.AsyncClient, tena
         await add(
             client, tenant, routine["id"], {"kind": "schedule", "cronExpression": "0 9 * * *"}
         )
-    ).json()
+    ).json()["trigger"]
     url = f"/api/routine-triggers/{trigger['id']}"
     board = Tenant.auth(tenant.board)
     moved = (
@@ -179,7 +184,7 @@ async def test_patch_trigger_recomputes_next_run(client: httpx.AsyncClient, tena
 
 async def test_delete_trigger(client: httpx.AsyncClient, tenant: Tenant) -> None:
     routine = await new_routine(client, tenant)
-    trigger = (await add(client, tenant, routine["id"], {"kind": "api"})).json()
+    trigger = (await add(client, tenant, routine["id"], {"kind": "api"})).json()["trigger"]
     board = Tenant.auth(tenant.board)
     assert (
         await client.delete(f"/api/routine-triggers/{trigger['id']}", headers=board)
@@ -193,17 +198,18 @@ async def test_delete_trigger(client: httpx.AsyncClient, tenant: Tenant) -> None
 
 async def test_rotate_secret(client: httpx.AsyncClient, tenant: Tenant, ctx: Context) -> None:
     routine = await new_routine(client, tenant)
-    trigger = (await add(client, tenant, routine["id"], {"kind": "webhook"})).json()
+    trigger = (await add(client, tenant, routine["id"], {"kind": "webhook"})).json()["trigger"]
     url = f"/api/routine-triggers/{trigger['id']}/rotate-secret"
     board = Tenant.auth(tenant.board)
     rotated = await client.post(url, headers=board)
     assert rotated.status_code == 200
-    body = rotated.json()
+    body = rotated.json()["trigger"]
     assert body["secret"] and body["secret"] != trigger["secret"]
+    assert rotated.json()["secretMaterial"]["webhookSecret"] == body["secret"]
     assert parse(body["lastRotatedAt"]) >= parse(trigger["lastRotatedAt"])
     with_grace = (
         await client.post(url, json={"gracePeriodSec": 600, "secret": "s" * 20}, headers=board)
-    ).json()
+    ).json()["trigger"]
     assert with_grace["secret"] == "s" * 20
     async with ctx.db.read() as conn:
         row = (
@@ -223,7 +229,9 @@ async def test_agent_triggers_on_own_routine_only(
     assert (
         await add(client, tenant, mine["id"], {"kind": "api"}, key=tenant.agent)
     ).status_code == 201
-    theirs_trigger = (await add(client, tenant, theirs["id"], {"kind": "webhook"})).json()
+    theirs_trigger = (await add(client, tenant, theirs["id"], {"kind": "webhook"})).json()[
+        "trigger"
+    ]
     me = Tenant.auth(tenant.agent)
     for method, path, body in (
         ("PATCH", f"/api/routine-triggers/{theirs_trigger['id']}", {"enabled": False}),

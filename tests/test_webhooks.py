@@ -64,7 +64,7 @@ async def new_webhook(
         f"/api/routines/{routine['id']}/triggers", json=body, headers=Tenant.auth(tenant.board)
     )
     assert response.status_code == 201, response.text
-    return dict(response.json())
+    return dict(response.json()["trigger"])
 
 
 def fire_path(trigger: Mapping[str, Any]) -> str:
@@ -315,7 +315,7 @@ async def rotate(
         headers=Tenant.auth(tenant.board),
     )
     assert response.status_code == 200, response.text
-    return dict(response.json())
+    return dict(response.json()["trigger"])
 
 
 @pytest.mark.parametrize("mode", SIGNED_MODES)
@@ -367,8 +367,9 @@ async def test_generated_secret_from_the_api_verifies(
         json={"kind": "webhook", "signingMode": "standard_webhooks"},
         headers=Tenant.auth(tenant.board),
     )
-    trigger = response.json()
-    accepted = await fire_signed(client, trigger, clock, secret=trigger["secret"])
+    trigger = response.json()["trigger"]
+    secret = response.json()["secretMaterial"]["webhookSecret"]
+    accepted = await fire_signed(client, trigger, clock, secret=secret)
     assert accepted.status_code == 202
 
 
@@ -436,10 +437,11 @@ async def test_redelivery_with_the_same_idempotency_key_answers_the_original_fir
     again = await fire_signed(client, trigger, clock, body, delivery_id="delivery-42")
 
     assert first.status_code == 202, first.text
-    assert again.status_code == 200, again.text
+    assert again.status_code == 202, again.text
     assert again.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first.headers
     assert again.json()["fireId"] == first.json()["fireId"]
-    assert again.json()["runId"] == first.json()["runId"]
+    assert again.json()["id"] == again.json()["runId"] == first.json()["id"]
     assert await run_count(ctx) == 1
 
 
@@ -459,7 +461,7 @@ async def test_provider_delivery_id_is_the_idempotency_key(
     assert first.status_code == 202, first.text
     assert first.json()["idempotencyKey"] == key
     assert first.json()["runId"] == str(uuid.uuid5(uuid.UUID(routine["id"]), key))
-    assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.status_code == 202 and again.headers["Idempotent-Replayed"] == "true"
 
 
 async def test_idempotency_key_header_wins_over_the_provider_delivery_id(
@@ -572,6 +574,6 @@ async def test_endpoint_is_in_the_openapi_document_without_bearer_auth(
     document = (await client.get("/openapi.json")).json()
     operation = document["paths"]["/api/routine-triggers/public/{publicId}/fire"]["post"]
     assert "security" not in operation
-    assert {"202", "200", "401", "404", "409", "413", "415", "429", "503"} <= set(
+    assert {"202", "401", "404", "409", "413", "415", "429", "503"} <= set(
         operation["responses"]
     )
