@@ -207,7 +207,7 @@ def create_trigger(base: str, company_id: str, admin_key: str) -> str:
             },
         )
         trigger.raise_for_status()
-        return str(trigger.json()["publicId"])
+        return str(trigger.json()["trigger"]["publicId"])
 
 
 # --- load -------------------------------------------------------------------------------

@@ -253,7 +253,7 @@ async def create_tenant(
                 headers=tenant.auth,
             )
             assert response.status_code == 201, response.text
-            tenant.trigger = response.json()
+            tenant.trigger = response.json()["trigger"]
     return tenant
 
 

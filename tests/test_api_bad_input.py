@@ -274,7 +274,7 @@ CASES: list[tuple[str, str, str, Any, int, str, str]] = [
         "POST",
         "{triggers}",
         sched(cronExpression="0 9 * * *", timezone="Mars/Phobos"),
-        400,
+        422,
         "VALIDATION_ERROR",
         "timezone",
     ),
@@ -283,7 +283,7 @@ CASES: list[tuple[str, str, str, Any, int, str, str]] = [
         "POST",
         "{triggers}",
         sched(cronExpression="61 * * * *"),
-        400,
+        422,
         "VALIDATION_ERROR",
         "cronExpression",
     ),
@@ -292,7 +292,7 @@ CASES: list[tuple[str, str, str, Any, int, str, str]] = [
         "POST",
         "{triggers}",
         sched(cronExpression="* * *"),
-        400,
+        422,
         "VALIDATION_ERROR",
         "cronExpression",
     ),
@@ -311,7 +311,7 @@ CASES: list[tuple[str, str, str, Any, int, str, str]] = [
         "POST",
         "{triggers}",
         sched(cronExpression="0 0 */30 * MON#3"),
-        400,
+        422,
         "VALIDATION_ERROR",
         "schedule",
     ),
@@ -320,7 +320,7 @@ CASES: list[tuple[str, str, str, Any, int, str, str]] = [
         "POST",
         "{triggers}",
         sched(at="2001-01-01T09:00:00Z"),
-        400,
+        422,
         "VALIDATION_ERROR",
         "past",
     ),
@@ -420,7 +420,7 @@ CASES: list[tuple[str, str, str, Any, int, str, str]] = [
         "POST",
         "/api/routine-triggers/{trigger}/rotate-secret",
         None,
-        400,
+        422,
         "VALIDATION_ERROR",
         "webhook",
     ),
@@ -470,7 +470,7 @@ async def test_bad_input(
         await client.post(
             f"/api/routines/{routine['id']}/triggers", json={"kind": "api"}, headers=headers
         )
-    ).json()
+    ).json()["trigger"]
     url = path.format(
         routines=f"/api/companies/{tenant.company_id}/routines",
         triggers=f"/api/routines/{routine['id']}/triggers",

@@ -49,32 +49,28 @@ async def test_get_includes_triggers(client: httpx.AsyncClient, tenant: Tenant) 
     assert added.status_code == 201
     fetched = await client.get(f"/api/routines/{routine['id']}", headers=Tenant.auth(tenant.agent))
     assert fetched.status_code == 200
-    assert [t["id"] for t in fetched.json()["triggers"]] == [added.json()["id"]]
+    assert [t["id"] for t in fetched.json()["triggers"]] == [added.json()["trigger"]["id"]]
 
 
 async def test_list_filters_and_paginates(client: httpx.AsyncClient, tenant: Tenant) -> None:
     for index in range(5):
         await create(client, tenant, title=f"r{index}", projectId="p1" if index % 2 else "p2")
     url = f"/api/companies/{tenant.company_id}/routines"
-    everything = (await client.get(url, headers=Tenant.auth(tenant.agent))).json()
-    assert everything["total"] == 5 and len(everything["data"]) == 5
-    page = (
-        await client.get(
-            url,
-            params={"limit": 2, "offset": 2, "sort": "title"},
-            headers=Tenant.auth(tenant.board),
-        )
-    ).json()
-    assert [r["title"] for r in page["data"]] == ["r2", "r3"]
-    assert page["total"] == 5 and page["limit"] == 2 and page["offset"] == 2
+    everything = await client.get(url, headers=Tenant.auth(tenant.agent))
+    assert everything.headers["X-Total-Count"] == "5" and len(everything.json()) == 5
+    page = await client.get(
+        url,
+        params={"limit": 2, "offset": 2, "sort": "title"},
+        headers=Tenant.auth(tenant.board),
+    )
+    assert [r["title"] for r in page.json()] == ["r2", "r3"]
+    assert page.headers["X-Total-Count"] == "5"
     filtered = (
         await client.get(url, params={"projectId": "p1"}, headers=Tenant.auth(tenant.board))
     ).json()
-    assert {r["title"] for r in filtered["data"]} == {"r1", "r3"}
-    paused = (
-        await client.get(url, params={"status": "paused"}, headers=Tenant.auth(tenant.board))
-    ).json()
-    assert paused["total"] == 0
+    assert {r["title"] for r in filtered} == {"r1", "r3"}
+    paused = await client.get(url, params={"status": "paused"}, headers=Tenant.auth(tenant.board))
+    assert paused.json() == [] and paused.headers["X-Total-Count"] == "0"
 
 
 async def test_patch_updates_fields(client: httpx.AsyncClient, tenant: Tenant) -> None:
@@ -157,7 +153,7 @@ async def test_other_company_gets_404_never_403(client: httpx.AsyncClient, tenan
             json={"kind": "api"},
             headers=Tenant.auth(tenant.board),
         )
-    ).json()
+    ).json()["trigger"]
     other = await make_tenant(client, tenant.admin, name="Other")
     for key in (other.board, other.agent):
         headers = Tenant.auth(key)

@@ -61,7 +61,7 @@ async def complete(
 
 async def runs_of(client: httpx.AsyncClient, tenant: Tenant, routine_id: str) -> list[Any]:
     response = await client.get(f"/api/routines/{routine_id}/runs", headers=board(tenant))
-    return list(response.json()["data"])
+    return list(response.json())
 
 
 async def wait_runs(
@@ -109,7 +109,7 @@ async def test_chain_crud(client: httpx.AsyncClient, tenant: Tenant) -> None:
     url = f"/api/chains/{chain['id']}"
     assert (await client.get(url, headers=Tenant.auth(tenant.agent))).json() == chain
     listing = await client.get(f"/api/companies/{tenant.company_id}/chains", headers=board(tenant))
-    assert listing.json()["total"] == 1 and listing.json()["data"] == [chain]
+    assert listing.headers["X-Total-Count"] == "1" and listing.json() == [chain]
     assert (await client.delete(url, headers=Tenant.auth(tenant.agent))).status_code == 403
     assert (await client.delete(url, headers=board(tenant))).status_code == 204
     assert (await client.get(url, headers=board(tenant))).status_code == 404

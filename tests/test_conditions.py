@@ -97,7 +97,7 @@ async def test_trigger_condition_applies_to_its_fires(
         headers=board(tenant),
     )
     assert created.status_code == 201, created.text
-    trigger = created.json()
+    trigger = created.json()["trigger"]
     assert trigger["condition"]["expression"] == "env == 'prod'"
     skipped = await fire(
         client, tenant, routine["id"], triggerId=trigger["id"], payload={"env": "dev"}
@@ -130,7 +130,7 @@ async def test_routine_and_trigger_conditions_must_both_hold(
             json={"kind": "api", "condition": {"expression": "n < 10"}},
             headers=board(tenant),
         )
-    ).json()
+    ).json()["trigger"]
     results = [
         (await fire(client, tenant, routine["id"], triggerId=trigger["id"], payload={"n": n}))[
             "status"

@@ -58,8 +58,9 @@ async def test_manual_run_end_to_end(client: httpx.AsyncClient, tenant: Tenant) 
     response = await fire(client, tenant, routine["id"], payload={"context": "hello"})
     assert response.status_code == 202, response.text
     accepted = response.json()
-    assert set(accepted) == {"fireId", "runId", "idempotencyKey", "status"}
-    assert accepted["status"] == "dispatched"
+    assert {"id", "fireId", "runId", "idempotencyKey", "status", "triggeredAt"} <= set(accepted)
+    assert accepted["status"] == "dispatched" and accepted["id"] == accepted["runId"]
+    assert accepted["triggerPayload"] == {"context": "hello"}
     run = await get_run(client, tenant, accepted["runId"])
     assert run["status"] == "dispatched" and run["source"] == "manual"
     assert run["payload"] == {"context": "hello"} and run["attempt"] == 1
@@ -72,7 +73,7 @@ async def test_manual_run_end_to_end(client: httpx.AsyncClient, tenant: Tenant) 
     listing = (
         await client.get(f"/api/routines/{routine['id']}/runs", headers=Tenant.auth(tenant.agent))
     ).json()
-    assert [r["id"] for r in listing["data"]] == [run["id"]]
+    assert [r["id"] for r in listing] == [run["id"]]
     again = await complete(client, tenant, run["id"], "failed")
     assert again.status_code == 409
 
@@ -92,7 +93,7 @@ async def test_idempotency_key_replays_the_original(
     first = await fire(client, tenant, routine["id"], idempotencyKey="abc", payload={"n": 1})
     assert first.status_code == 202 and "idempotent-replayed" not in first.headers
     second = await fire(client, tenant, routine["id"], idempotencyKey="abc", payload={"n": 2})
-    assert second.status_code == 200
+    assert second.status_code == 202
     assert second.headers["idempotent-replayed"] == "true"
     assert second.json()["runId"] == first.json()["runId"]
     assert second.json()["fireId"] == first.json()["fireId"]
@@ -110,14 +111,13 @@ async def test_twenty_concurrent_identical_requests_make_one_run(
             for i in range(20)
         )
     )
-    assert all(r.status_code in (200, 202) for r in responses), [r.text for r in responses]
+    assert all(r.status_code == 202 for r in responses), [r.text for r in responses]
     assert len({r.json()["runId"] for r in responses}) == 1
-    assert sum(1 for r in responses if r.status_code == 202) == 1
     assert sum(1 for r in responses if r.headers.get("idempotent-replayed") == "true") == 19
-    runs = (
-        await client.get(f"/api/routines/{routine['id']}/runs", headers=Tenant.auth(tenant.board))
-    ).json()
-    assert runs["total"] == 1
+    runs = await client.get(
+        f"/api/routines/{routine['id']}/runs", headers=Tenant.auth(tenant.board)
+    )
+    assert runs.headers["X-Total-Count"] == "1" and len(runs.json()) == 1
 
 
 @pytest.mark.parametrize(
@@ -176,12 +176,12 @@ async def test_manual_run_trigger_rules(client: httpx.AsyncClient, tenant: Tenan
         await client.post(
             f"/api/routines/{routine['id']}/triggers", json={"kind": "api"}, headers=board
         )
-    ).json()
+    ).json()["trigger"]
     foreign = (
         await client.post(
             f"/api/routines/{other['id']}/triggers", json={"kind": "api"}, headers=board
         )
-    ).json()
+    ).json()["trigger"]
     assert (await fire(client, tenant, routine["id"], triggerId=foreign["id"])).status_code == 403
     await client.patch(f"/api/routine-triggers/{own['id']}", json={"enabled": False}, headers=board)
     assert (await fire(client, tenant, routine["id"], triggerId=own["id"])).status_code == 409
@@ -291,10 +291,10 @@ async def test_run_list_filters(client: httpx.AsyncClient, tenant: Tenant) -> No
         await fire(client, tenant, routine["id"])
     board = Tenant.auth(tenant.board)
     url = f"/api/routines/{routine['id']}/runs"
-    coalesced = (await client.get(url, params={"status": "coalesced"}, headers=board)).json()
-    assert coalesced["total"] == 2
-    page = (await client.get(url, params={"limit": 1, "source": "manual"}, headers=board)).json()
-    assert page["total"] == 3 and len(page["data"]) == 1
+    coalesced = await client.get(url, params={"status": "coalesced"}, headers=board)
+    assert coalesced.headers["X-Total-Count"] == "2" and len(coalesced.json()) == 2
+    page = await client.get(url, params={"limit": 1, "source": "manual"}, headers=board)
+    assert page.headers["X-Total-Count"] == "3" and len(page.json()) == 1
     bad = await client.get(url, params={"limit": 500}, headers=board)
     assert bad.status_code == 400
 

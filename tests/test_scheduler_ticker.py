@@ -123,7 +123,7 @@ async def routine_with(
         headers=board,
     )
     assert added.status_code == 201, added.text
-    return created.json()["id"], added.json()["id"]
+    return created.json()["id"], added.json()["trigger"]["id"]
 
 
 async def scheduled_runs(ctx: Context, routine_id: str) -> list[dict[str, Any]]:

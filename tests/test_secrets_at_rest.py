@@ -55,7 +55,7 @@ async def rotate(
         headers=Tenant.auth(tenant.board),
     )
     assert response.status_code == 200, response.text
-    return dict(response.json())
+    return dict(response.json()["trigger"])
 
 
 async def fire_with(

@@ -66,7 +66,7 @@ async def add_trigger(
         headers=board(tenant),
     )
     assert response.status_code == 201, response.text
-    return str(response.json()["id"])
+    return str(response.json()["trigger"]["id"])
 
 
 async def test_scheduler_stats(
@@ -140,20 +140,25 @@ async def test_routine_counters_and_stats(
         "runCount": 4,
         "successCount": 2,
         "failureCount": 1,
-        "lastRun": (MONDAY + timedelta(seconds=72)).isoformat().replace("+00:00", "Z"),
+        "lastRun": {
+            "id": last["id"],
+            "status": "dispatched",
+            "triggeredAt": (MONDAY + timedelta(seconds=72)).isoformat().replace("+00:00", "Z"),
+        },
         "lastStatus": "dispatched",
     }
     assert {key: fetched[key] for key in expected} == expected
     listed = (
         await client.get(f"/api/companies/{tenant.company_id}/routines", headers=board(tenant))
-    ).json()["data"][0]
+    ).json()[0]
     assert {key: listed[key] for key in expected} == expected
     stats = (await client.get(f"/api/routines/{routine}/stats", headers=board(tenant))).json()
     assert stats["routineId"] == routine
     assert stats["runCount"] == 4 and stats["successRate"] == round(2 / 3, 4)
     assert stats["avgDurationSeconds"] == 4.0
     assert stats["runsByStatus"] == {"succeeded": 2, "failed": 1, "dispatched": 1, "skipped": 1}
-    assert stats["lastRun"] == expected["lastRun"] and stats["lastStatus"] == "dispatched"
+    assert stats["lastRun"] == fetched["lastRun"]["triggeredAt"]
+    assert stats["lastStatus"] == "dispatched"
     assert last["status"] == "dispatched"
     missing = "00000000-0000-4000-8000-000000000000"
     assert (

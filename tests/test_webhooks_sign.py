@@ -171,9 +171,9 @@ async def test_printed_command_runs_in_a_shell_against_a_real_server(
         )
         status, _ = await process.communicate()
     assert status.decode() == "202"
-    run: dict[str, Any] = (
+    runs: list[dict[str, Any]] = (
         await client.get(
             f"/api/routines/{trigger['routineId']}/runs", headers=Tenant.auth(tenant.board)
         )
     ).json()
-    assert run["data"][0]["payload"] == {"hello": "world"}
+    assert runs[0]["payload"] == {"hello": "world"}

@@ -26,7 +26,7 @@ from gateway.views import trigger_view
 from scheduler import next_run_for_trigger
 from schemas.common import RoutineStatus, SigningMode, TriggerKind
 from schemas.conditions import Condition
-from schemas.cron import InvalidSchedule
+from schemas.cron import InvalidCronExpression, InvalidSchedule, UnknownTimezone
 from schemas.errors import Conflict, Unprocessable, ValidationFailed
 from schemas.triggers import (
     RotateSecret,
@@ -45,6 +45,8 @@ _create_adapter: TypeAdapter[Any] = TypeAdapter(TriggerCreate)
 _SCHEDULE_FIELDS = {"cron_expression", "timezone", "cadence", "every", "at", "jitter_sec"}
 _WEBHOOK_FIELDS = {"signing_mode", "replay_window_sec", "max_body_bytes", "rate_limit_per_minute"}
 _SCHEDULE_SHAPES = {"cron_expression", "cadence", "every", "at"}
+# Well-formed but meaningless: 422, as Paperclip. A cadence's problems stay 400 (seed 000).
+_SEMANTIC = (InvalidCronExpression, UnknownTimezone)
 
 
 def _require_mutable(routine: RowMapping) -> None:
@@ -117,7 +119,7 @@ async def create_trigger(request: Request) -> Response:
     data = await read_json(request)
     if not isinstance(data, dict):
         raise ValidationFailed("request body must be a JSON object")
-    body = validate(_create_adapter, data, unprocessable=(InvalidSchedule,))
+    body = validate(_create_adapter, data, unprocessable=_SEMANTIC)
     now, trigger_id = ctx.clock(), new_id()
     values: dict[str, Any] = {
         "id": trigger_id,
@@ -172,7 +174,7 @@ async def patch_trigger(request: Request) -> Response:
     ctx = context_of(request)
     async with ctx.db.read() as conn:
         await load_trigger(conn, principal, request.path_params["triggerId"])
-    body = await parse_body(request, TriggerPatch, unprocessable=(InvalidSchedule,))
+    body = await parse_body(request, TriggerPatch, unprocessable=_SEMANTIC)
     async with ctx.db.write() as conn:
         trigger, routine = await load_trigger(conn, principal, request.path_params["triggerId"])
         require_routine_manager(principal, routine)
