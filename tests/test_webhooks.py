@@ -574,6 +574,4 @@ async def test_endpoint_is_in_the_openapi_document_without_bearer_auth(
     document = (await client.get("/openapi.json")).json()
     operation = document["paths"]["/api/routine-triggers/public/{publicId}/fire"]["post"]
     assert "security" not in operation
-    assert {"202", "401", "404", "409", "413", "415", "429", "503"} <= set(
-        operation["responses"]
-    )
+    assert {"202", "401", "404", "409", "413", "415", "429", "503"} <= set(operation["responses"])
