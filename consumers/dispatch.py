@@ -138,6 +138,7 @@ def _sync_result(run_id: str, response: httpx.Response) -> RunResult | None:
                 "status": document["status"],
                 "output": document.get("output"),
                 "error": document.get("error"),
+                "linkedIssueId": document.get("linkedIssueId"),
             }
         )
     except ValidationError:

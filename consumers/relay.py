@@ -163,6 +163,7 @@ class OutboxRelay:
                             now,
                             output=delivery.result.output,
                             error=delivery.result.error,
+                            linked_issue_id=delivery.result.linked_issue_id,
                         )
                 else:
                     await lifecycle.mark_running(
