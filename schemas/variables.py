@@ -98,6 +98,21 @@ def sync_with_template(
     ]
 
 
+def without_defaults(variables: Sequence[RoutineVariable]) -> list[str]:
+    """Required variables a schedule could not fill: no usable default."""
+    missing = []
+    for variable in variables:
+        if not variable.required:
+            continue
+        try:
+            value = normalize_value(variable, variable.default_value)
+        except VariableError:
+            value = None
+        if value is None or (isinstance(value, str) and not value.strip()):
+            missing.append(variable.name)
+    return missing
+
+
 def normalize_value(variable: RoutineVariable, raw: Any) -> VariableValue | None:
     """`raw` as the variable's type; VariableError naming the variable if it cannot be."""
     if raw is None:

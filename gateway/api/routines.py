@@ -21,6 +21,7 @@ from gateway.access import (
     require_routine_manager,
 )
 from gateway.api.tasks import routine_task_columns
+from gateway.api.triggers import require_schedulable
 from gateway.changes import routine_changed
 from gateway.http import list_response, model_response, parse_body, validate
 from gateway.revisions import check_base_revision, record_revision
@@ -28,7 +29,7 @@ from gateway.routing import Api, QueryParam
 from gateway.signatures import generate_secret
 from gateway.views import routine_extras, routine_view
 from scheduler import reschedule_routine_triggers
-from schemas.common import RoutineStatus
+from schemas.common import RoutineStatus, TriggerKind
 from schemas.errors import Conflict
 from schemas.routines import (
     DispatchType,
@@ -308,6 +309,10 @@ async def _update(
         )
         _variable_changes(routine, principal_changes)
         changes = {k: v for k, v in principal_changes.items() if routine[k] != v}
+        if "variables" in changes:
+            present = (await store.list_triggers(conn, [routine["id"]]))[routine["id"]]
+            if any(t["kind"] == TriggerKind.SCHEDULE and t["enabled"] for t in present):
+                require_schedulable(changes["variables"])
         if "assignee_agent_id" in changes:
             require_assignment(principal, changes["assignee_agent_id"])
         current = RoutineStatus(routine["status"])

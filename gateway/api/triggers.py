@@ -38,6 +38,7 @@ from schemas.triggers import (
     TriggerWithSecret,
     WebhookTriggerCreate,
 )
+from schemas.variables import RoutineVariable, without_defaults
 
 api = Api()
 _create_adapter: TypeAdapter[Any] = TypeAdapter(TriggerCreate)
@@ -89,6 +90,16 @@ def next_run_of(values: dict[str, Any], now: datetime) -> datetime | None:
     return first
 
 
+def require_schedulable(variables: list[dict[str, Any]] | None) -> None:
+    """A schedule fires with defaults only: 422 if a required variable has none (Paperclip)."""
+    missing = without_defaults([RoutineVariable.model_validate(v) for v in variables or []])
+    if missing:
+        message = (
+            f"Scheduled routines require defaults for required variables: {', '.join(missing)}"
+        )
+        raise Unprocessable(message, {f"variables.{name}": "needs a default" for name in missing})
+
+
 def _answer(
     ctx: Any, row: RowMapping, routine_status: str, secret: str | None, status: int = 200
 ) -> Response:
@@ -135,6 +146,7 @@ async def create_trigger(request: Request) -> Response:
     }
     secret: str | None = None
     if isinstance(body, ScheduleTriggerCreate):
+        require_schedulable(routine["variables"])
         values |= _schedule_columns(body) | {"jitter_sec": body.jitter_sec}
         values["next_run_at"] = next_run_of(values, now) if body.enabled else None
     elif isinstance(body, WebhookTriggerCreate):

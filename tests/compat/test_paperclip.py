@@ -565,6 +565,23 @@ async def test_webhook_payload_keys_fill_variables(
     assert unfilled.json()["failureReason"] == "Missing routine variables: service"
 
 
+async def test_a_schedule_needs_defaults_for_required_variables(
+    ui: PaperclipUi, tenant: Tenant
+) -> None:
+    routine = await standup(ui, tenant, title="Report on {{team}}")
+    with pytest.raises(ApiError) as refused:
+        await ui.create_trigger(routine["id"], {"kind": "schedule", "cronExpression": "0 9 * * 1"})
+    assert refused.value.status == 422
+    assert refused.value.body["error"] == (
+        "Scheduled routines require defaults for required variables: team"
+    )
+    await ui.update(routine["id"], {"variables": [{"name": "team", "defaultValue": "core"}]})
+    await ui.create_trigger(routine["id"], {"kind": "schedule", "cronExpression": "0 9 * * 1"})
+    with pytest.raises(ApiError) as unset:
+        await ui.update(routine["id"], {"variables": [{"name": "team"}]})
+    assert unset.value.status == 422
+
+
 # --- 9. signing mode names --------------------------------------------------------------
 
 
