@@ -9,7 +9,7 @@ from pydantic import Field
 
 from schemas.common import ApiModel, Identifier, ResponseModel, RunSource, RunStatus
 
-VariableInput = Annotated[str, Field(max_length=10_000)] | float | int | bool
+VariableInput = Annotated[str, Field(max_length=10_000)] | bool | int | float
 LinkedIssueId = Annotated[str, Field(min_length=1, max_length=200)]
 
 

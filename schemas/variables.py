@@ -22,7 +22,7 @@ from pydantic import Field, model_validator
 
 from schemas.common import ApiModel
 
-VariableValue = str | float | int | bool
+VariableValue = str | bool | int | float
 OptionText = Annotated[str, Field(min_length=1, max_length=120)]
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z][A-Za-z0-9_]*)\s*\}\}")
 BUILTIN_VARIABLES = frozenset({"date", "timestamp"})
@@ -50,7 +50,7 @@ class RoutineVariable(ApiModel):
     name: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$", max_length=100)]
     label: Annotated[str, Field(max_length=120)] | None = None
     type: VariableType = VariableType.TEXT
-    default_value: Annotated[VariableValue, Field(union_mode="left_to_right")] | None = None
+    default_value: VariableValue | None = None
     required: bool = True
     options: Annotated[list[OptionText], Field(max_length=50)] = Field(default_factory=list)
 
