@@ -31,8 +31,11 @@ class Pipeline:
         return [self.relay, self.supervisor]
 
 
-def build_pipeline(ctx: Context, bus: Bus, *, publish_run_events: bool) -> Pipeline:
-    """Subscribe the fire processor to the fires topic and assemble relay and supervisor."""
+def build_pipeline(
+    ctx: Context, bus: Bus, *, publish_run_events: bool, remember_runs: bool = False
+) -> Pipeline:
+    """Subscribe the fire processor to the fires topic and assemble relay and supervisor;
+    with `remember_runs`, the gateway of this process answers fires with their runs."""
 
     async def dead_letter(message: Message, reason: str) -> None:
         log.warning("undecodable fire sent to the dead-letter topic", reason=reason)
@@ -45,7 +48,11 @@ def build_pipeline(ctx: Context, bus: Bus, *, publish_run_events: bool) -> Pipel
             ctx.outbox.notify()
 
     fires = FireProcessor(
-        ctx, publish_run_events=publish_run_events, dead_letter=dead_letter, on_commit=committed
+        ctx,
+        publish_run_events=publish_run_events,
+        dead_letter=dead_letter,
+        on_commit=committed,
+        remember_runs=remember_runs,
     )
     bus.subscribe(ctx.settings.topic_fires, ctx.settings.kafka_consumer_group, fires.handle_batch)
     relay = OutboxRelay(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -47,6 +47,48 @@ _RUNS = {status: RUNS_BY_STATUS.labels(status=status.value) for status in RunSta
 DeadLetter = Callable[[Message, str], Awaitable[None]]
 
 
+class AppliedRuns:
+    """The runs this process's consumer just committed, by id, for the gateway's answer.
+
+    In embedded mode a webhook's publish returns once its run is committed: the gateway
+    takes the run from here instead of reading it back, which would cost a query per
+    webhook. Rows are kept without a payload that is the fire's own (the gateway has
+    it), and only the newest `max_entries` stay: fires nobody answers (schedules) age out.
+    """
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self._max_entries = max_entries
+        self._rows: dict[str, dict[str, Any]] = {}
+
+    def remember(self, rows: Sequence[dict[str, Any]], fires: Sequence[FireRequested]) -> None:
+        own_payloads = {fire.run_id: fire.payload for fire in fires}
+        for row in rows:
+            kept = dict(row)
+            if kept["payload"] is own_payloads.get(row["id"]):
+                del kept["payload"]
+            self._rows[row["id"]] = kept
+        while len(self._rows) > self._max_entries:
+            del self._rows[next(iter(self._rows))]
+
+    def take(self, fire: FireRequested) -> dict[str, Any] | None:
+        """The run of `fire` if this process just made it from that very fire."""
+        row = self._rows.pop(fire.run_id, None)
+        if row is None or row["fire_id"] != fire.fire_id:
+            return None
+        row.setdefault("payload", fire.payload)
+        return row
+
+
+_APPLIED_RUNS: Final = "applied_runs"
+
+
+def applied_runs_of(ctx: Context) -> AppliedRuns | None:
+    """This process's memory of runs just made; None unless its consumer keeps one."""
+    applied = ctx.services.get(_APPLIED_RUNS)
+    assert applied is None or isinstance(applied, AppliedRuns)
+    return applied
+
+
 class FireProcessor:
     """Applies batches of FireRequested messages to the store."""
 
@@ -57,11 +99,15 @@ class FireProcessor:
         publish_run_events: bool,
         dead_letter: DeadLetter,
         on_commit: Callable[[bool], None] = lambda _wrote_outbox: None,
+        remember_runs: bool = False,
     ) -> None:
         self._ctx = ctx
         self._publish_run_events = publish_run_events
         self._dead_letter = dead_letter
         self._on_commit = on_commit
+        self._applied = AppliedRuns() if remember_runs else None
+        if self._applied is not None:
+            ctx.services[_APPLIED_RUNS] = self._applied
 
     async def handle_batch(self, messages: Sequence[Message]) -> None:
         fires: list[FireRequested] = []
@@ -78,15 +124,18 @@ class FireProcessor:
         changes = StatusChanges(self._ctx.settings, publish_to_bus=self._publish_run_events)
         async with self._ctx.db.write() as conn:
             now = self._ctx.clock()
-            await apply_fires(conn, fires, now, changes)
+            rows = await apply_fires(conn, fires, now, changes)
             await changes.save(conn)
+        if self._applied is not None:
+            self._applied.remember(rows, fires)
         self._on_commit(bool(changes.outbox))
 
 
 async def apply_fires(
     conn: AsyncConnection, fires: Sequence[FireRequested], now: datetime, changes: StatusChanges
-) -> None:
-    """Create the runs of `fires` that do not exist yet, in order, under the routines' policies."""
+) -> list[dict[str, Any]]:
+    """Create the runs of `fires` that do not exist yet, in order, under the routines' policies;
+    the rows made."""
     # Lock first, then look: a copy of the same fire applied concurrently by another
     # consumer has then either committed its run (and we see it) or not started.
     routines = await store.lock_routines(conn, (fire.routine_id for fire in fires))
@@ -161,6 +210,7 @@ async def apply_fires(
                 triggers_fired[fire.trigger_id] = fire.requested_at
     await store.insert_runs(conn, rows)
     await store.mark_fired(conn, routines_fired, triggers_fired)
+    return rows
 
 
 def _run_row(
@@ -200,4 +250,7 @@ def _run_row(
         "dispatched_at": now if dispatched else None,
         "finished_at": now if final else None,
         "deadline_at": now + timedelta(seconds=routine["run_timeout_sec"]) if dispatched else None,
+        "started_at": None,
+        "next_attempt_at": None,
+        "linked_issue_id": None,
     }

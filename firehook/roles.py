@@ -40,7 +40,7 @@ def embedded(ctx: Context, *, scheduler: bool = True) -> Embedded:
     bus = InProcessBus(max_batch=ctx.settings.consumer_batch_size)
     ctx.bus = bus
     ctx.publish_run_events = False
-    pipeline = build_pipeline(ctx, bus, publish_run_events=False)
+    pipeline = build_pipeline(ctx, bus, publish_run_events=False, remember_runs=True)
     ctx.services["pipeline"] = pipeline
     services: list[Service] = [bus, *pipeline.services]
     if scheduler:

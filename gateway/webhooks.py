@@ -33,7 +33,7 @@ from sqlalchemy.engine import RowMapping
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from firehook.bus import InProcessBus
+from consumers.fires import applied_runs_of
 from firehook.context import Context, context_of
 from firehook.fires import publish_fires
 from firehook.ids import new_id, run_id_for
@@ -181,13 +181,18 @@ async def _fire(request: Request) -> Response:
             ingest.signatures.forget(trigger.trigger_id, fingerprint)
         raise
     _ACCEPTED.inc()
-    # In embedded mode the publish returned once the run was committed: answer it as it
-    # is. A broker's ack says nothing of the run, and reading it would cost a round trip
-    # per webhook for an answer that is almost always `received`.
-    created = await ingest.runs.find(run_id) if isinstance(ctx.bus, InProcessBus) else None
+    # In embedded mode the publish returned once the run was committed, and the consumer
+    # of this process handed it over: answered as it is, without reading it back. A
+    # broker's ack says nothing of the run: then the answer is its derived id, `received`.
+    applied = applied_runs_of(ctx)
+    created = applied.take(fire) if applied is not None else None
     if created is not None:
-        replayed = created["fire_id"] != fire_id  # the same key, raced in by another request
-        return model_response(run_view(created, ref), 202, REPLAYED if replayed else None)
+        return model_response(run_view(created, ref), 202)
+    if applied is not None and key is not None:
+        # Not made from this fire: another request with the same key made it first.
+        raced = await ingest.runs.find(run_id)
+        if raced is not None:
+            return model_response(run_view(raced, ref), 202, REPLAYED)
     return model_response(received_view(fire, TriggerRef.model_validate(ref)), 202)
 
 
