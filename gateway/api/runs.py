@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from consumers import lifecycle
+from consumers.fires import applied_runs_of
 from consumers.records import StatusChanges
 from firehook.context import Context, context_of
 from firehook.fires import publish_fires
@@ -57,6 +58,10 @@ async def accept_fire(
     """Publish a fire; the run as far as it is known, and whether the fire repeated an earlier
     one. In embedded mode the run exists once the publish returns; with Kafka, it may not."""
     await publish_fires(ctx.bus, ctx.settings, [fire])
+    applied = applied_runs_of(ctx)
+    made = applied.take(fire) if applied is not None else None
+    if made is not None:
+        return run_view(made, trigger), False
     async with ctx.db.read() as conn:
         run = await store.get_run(conn, fire.run_id)
     if run is None:
