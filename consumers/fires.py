@@ -66,7 +66,12 @@ class FireProcessor:
         fires: list[FireRequested] = []
         for message in messages:
             try:
-                _, fire = decode_event(message, FireRequested, expected_type=FIRE_REQUESTED)
+                _, fire = decode_event(
+                    message,
+                    FireRequested,
+                    expected_type=FIRE_REQUESTED,
+                    max_depth=self._ctx.settings.json_max_depth,
+                )
             except UndecodableEvent as exc:
                 _CONSUMED["undecodable"].inc()
                 await self._dead_letter(message, str(exc))

@@ -42,7 +42,12 @@ class RunResultProcessor:
         results: list[RunResult] = []
         for message in messages:
             try:
-                _, result = decode_event(message, RunResult, expected_type=RUN_RESULT)
+                _, result = decode_event(
+                    message,
+                    RunResult,
+                    expected_type=RUN_RESULT,
+                    max_depth=self._ctx.settings.json_max_depth,
+                )
             except UndecodableEvent as exc:
                 # Not retried: it would fail the same way. The run still ends, by its timeout.
                 log.warning("undecodable run result skipped", reason=str(exc), key=message.key)

@@ -22,6 +22,7 @@ _REASONS = {
     413: "Body too large",
     415: "Unsupported media type",
     429: "Rate limited",
+    500: "Unexpected error (code INTERNAL); the body holds only a request id",
     503: "Unavailable; retry later",
 }
 
@@ -89,7 +90,8 @@ def openapi_document(
             }
         entry["responses"][str(op.status)] = success
         entry["responses"].update(op.extra_responses)
-        for status in op.errors:
+        # Any operation can meet an unexpected error.
+        for status in (*op.errors, 500):
             entry["responses"][str(status)] = {
                 "description": _REASONS[status],
                 "content": {"application/json": {"schema": {"$ref": _REF.format(model="Error")}}},

@@ -11,6 +11,13 @@ import orjson
 from sqlalchemy import event, text
 from sqlalchemy.dialects import registry
 from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import (
+    DBAPIError,
+    DisconnectionError,
+    InterfaceError,
+    OperationalError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -74,6 +81,19 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+def store_unreachable(error: BaseException) -> bool:
+    """Whether `error` means the database could not be reached (or lost the connection).
+
+    The transaction it happened in was not committed, so the same request may be
+    retried; any other database error is a fault of ours, not of availability.
+    """
+    if isinstance(error, OperationalError | InterfaceError | DisconnectionError | PoolTimeout):
+        return True
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, ConnectionError | TimeoutError)
 
 
 def engine_url(url: str) -> URL:
