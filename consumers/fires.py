@@ -22,6 +22,7 @@ from firehook.bus import Message
 from firehook.cloudevents import UndecodableEvent, decode_event
 from firehook.context import Context
 from firehook.metrics import FIRES_CONSUMED, RUNS_BY_STATUS
+from firehook.poison import skip_record
 from firehook.store import runs as store
 from firehook.store import tasks as task_store
 from schemas.common import (
@@ -74,6 +75,7 @@ class FireProcessor:
                 )
             except UndecodableEvent as exc:
                 _CONSUMED["undecodable"].inc()
+                skip_record("fires", message.key, exc)
                 await self._dead_letter(message, str(exc))
                 continue
             fires.append(fire)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 import orjson
@@ -14,6 +15,7 @@ from starlette.responses import Response
 from firehook.bus import BusUnavailable
 from firehook.context import context_of
 from firehook.ids import new_id
+from firehook.poison import POISON_ERRORS, skip_record
 from firehook.store import store_unreachable
 from schemas.bounded_json import UnstorableJson, parse_json
 from schemas.common import validation_details
@@ -59,6 +61,31 @@ def model_response(
 ) -> JSONResponse:
     """A pydantic response model as JSON (camelCase, UTC timestamps)."""
     return JSONResponse(model.model_dump(mode="json"), status_code=status_code, headers=headers)
+
+
+def page_response(
+    rows: Iterable[Mapping[Any, Any]],
+    view: Callable[[Any], BaseModel],
+    *,
+    reader: str,
+    total: int,
+    limit: int,
+    offset: int,
+) -> Response:
+    """A `{data, total, limit, offset}` page; a row that cannot be shown is left out.
+
+    Each item is encoded on its own, so one unreadable row (see `firehook.poison`)
+    costs only itself and not the page, and nothing is encoded twice.
+    """
+    items: list[bytes] = []
+    for row in rows:
+        try:
+            items.append(orjson.dumps(view(row).model_dump(mode="json")))
+        except POISON_ERRORS as exc:
+            skip_record(reader, row.get("id"), exc)
+    rest = orjson.dumps({"total": total, "limit": limit, "offset": offset})
+    body = b'{"data":[' + b",".join(items) + b"]," + rest[1:]
+    return Response(body, media_type="application/json")
 
 
 def error_body(

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, overload
+from typing import Annotated, Any, TypeVar, overload
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
+
+T = TypeVar("T")
 
 
 class ApiModel(BaseModel):
@@ -30,6 +32,13 @@ class ResponseModel(BaseModel):
         validate_by_name=True,
         serialize_by_alias=True,
     )
+
+
+def refuse_null(value: T | None) -> T:
+    """A PATCH field validator: a field that a stored row cannot hold empty may not be null."""
+    if value is None:
+        raise ValueError("cannot be null")
+    return value
 
 
 ShortText = Annotated[str, Field(min_length=1, max_length=200)]

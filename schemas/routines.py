@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import AnyHttpUrl, Field, model_validator
+from pydantic import AnyHttpUrl, Field, field_validator, model_validator
 
 from schemas.common import (
     ApiModel,
@@ -18,6 +18,7 @@ from schemas.common import (
     ResponseModel,
     RoutineStatus,
     ShortText,
+    refuse_null,
 )
 from schemas.conditions import Condition, ConditionView
 from schemas.triggers import Trigger
@@ -142,12 +143,21 @@ class RoutinePatch(ApiModel):
     condition: Condition | None = None
     delivery: Delivery | None = None
 
-    @model_validator(mode="after")
-    def _required_fields_not_null(self) -> Self:
-        for name in ("title", "assignee_agent_id", "project_id", "priority", "status"):
-            if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be null")
-        return self
+    # Null for these would be stored and then fail every read of the routine.
+    _not_null = field_validator(
+        "title",
+        "assignee_agent_id",
+        "project_id",
+        "priority",
+        "status",
+        "concurrency_policy",
+        "catch_up_policy",
+        "catch_up_cap",
+        "misfire_grace_sec",
+        "run_timeout_sec",
+        "retry",
+        "dispatch",
+    )(refuse_null)
 
 
 class Routine(ResponseModel):

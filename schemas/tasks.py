@@ -14,7 +14,7 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from schemas.common import ApiModel, LongText, ResponseModel, ShortText
+from schemas.common import ApiModel, LongText, ResponseModel, ShortText, refuse_null
 from schemas.routines import DispatchTarget, ParamKey
 
 MAX_INIT_PARAMS = 200
@@ -104,12 +104,7 @@ class TaskPatch(ApiModel):
 
     _unique = field_validator("init_params")(_unique_names_or_none)
 
-    @model_validator(mode="after")
-    def _required_fields_not_null(self) -> Self:
-        for name in ("name", "init_params", "payload_overrides"):
-            if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be null")
-        return self
+    _not_null = field_validator("name", "init_params", "payload_overrides")(refuse_null)
 
 
 class Task(ResponseModel):

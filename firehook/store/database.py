@@ -28,6 +28,30 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+class UnreadableJson:
+    """Stands for a stored JSON value that cannot be decoded.
+
+    Decoding happens for a whole result at once (asyncpg decodes every row before
+    returning any), so raising would lose every row of the query for one bad value.
+    This stand-in cannot be encoded again, so a reader that meets it skips its row.
+    """
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"UnreadableJson({self.reason!r})"
+
+
+def _json_loads(text: str | bytes) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        return UnreadableJson(str(exc))
+
+
 class Database:
     """One engine plus the rules for using it: short write transactions, retried reads.
 
@@ -43,7 +67,7 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         options: dict[str, Any] = {
             "json_serializer": _json_dumps,
-            "json_deserializer": orjson.loads,
+            "json_deserializer": _json_loads,
         }
         if not self.is_sqlite:
             options |= {"pool_size": pool_size, "max_overflow": max_overflow, "pool_pre_ping": True}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -20,13 +21,13 @@ from gateway.access import (
 )
 from gateway.api.tasks import routine_task_columns
 from gateway.changes import routine_changed
-from gateway.http import model_response, parse_body, validate
+from gateway.http import model_response, page_response, parse_body, validate
 from gateway.routing import Api, QueryParam
 from gateway.signatures import generate_secret
 from gateway.views import routine_extras, routine_view
 from scheduler import reschedule_routine_triggers
-from schemas.common import RoutineStatus
-from schemas.errors import Conflict
+from schemas.common import RoutineStatus, validation_details
+from schemas.errors import Conflict, ValidationFailed
 from schemas.routines import (
     DispatchType,
     Routine,
@@ -87,13 +88,14 @@ async def list_routines(request: Request) -> Response:
             offset=query.offset,
         )
         extras = await routine_extras(conn, ctx.secrets, rows)
-    page = RoutineList(
-        data=[routine_view(row, extras=extras[row["id"]]) for row in rows],
+    return page_response(
+        rows,
+        lambda row: routine_view(row, extras=extras[row["id"]]),
+        reader="routine_list",
         total=total,
         limit=query.limit,
         offset=query.offset,
     )
-    return model_response(page)
 
 
 @api.operation(
@@ -228,6 +230,15 @@ async def archive_routine(request: Request) -> Response:
     return await _update(request, {"status": RoutineStatus.ARCHIVED.value}, principal)
 
 
+def _require_readable(row: dict[str, Any]) -> None:
+    """Refuse a change whose resulting routine could not be read back (400 naming the field)."""
+    try:
+        routine_view(row)
+    except ValidationError as exc:
+        message, details = validation_details(exc)
+        raise ValidationFailed(message, details) from None
+
+
 def _columns(body: RoutineCreate | RoutinePatch, *, exclude_unset: bool = False) -> dict[str, Any]:
     """Column values of a request: snake_case names; nested policies stored camelCase."""
     values = body.model_dump(mode="json", by_alias=False, exclude_unset=exclude_unset)
@@ -271,6 +282,7 @@ async def _update(
                 changes["dispatch_secret_enc"] = merged["dispatch_secret_enc"]
         if changes:
             now = ctx.clock()
+            _require_readable(dict(routine) | changes)
             changes["updated_at"] = now
             if target is RoutineStatus.ARCHIVED:
                 changes["archived_at"] = now

@@ -17,10 +17,11 @@ from firehook.context import Context, context_of
 from firehook.fires import publish_fires
 from firehook.ids import is_uuid, new_id, run_id_for
 from firehook.metrics import FIRES_ACCEPTED, FIRES_RECEIVED
+from firehook.poison import POISON_ERRORS, skip_record
 from firehook.store import routines as routine_store
 from firehook.store import runs as store
 from gateway.access import authenticate, load_company, load_routine, require_routine_manager
-from gateway.http import model_response, parse_body, validate
+from gateway.http import model_response, page_response, parse_body, validate
 from gateway.routing import Api, QueryParam
 from schemas.common import RoutineStatus, RunSource, RunStatus, TriggerKind, utc_iso
 from schemas.errors import Conflict, Forbidden, NotFound
@@ -157,10 +158,9 @@ async def list_runs(request: Request) -> Response:
             limit=query.limit,
             offset=query.offset,
         )
-    page = RunList(
-        data=[run_view(r) for r in rows], total=total, limit=query.limit, offset=query.offset
+    return page_response(
+        rows, run_view, reader="run_list", total=total, limit=query.limit, offset=query.offset
     )
-    return model_response(page)
 
 
 async def _load_run(ctx: Context, request: Request) -> tuple[RowMapping, RowMapping]:
@@ -275,6 +275,24 @@ async def run_events(request: Request) -> Response:
     )
 
 
+def _sse_event(row: RowMapping) -> bytes:
+    event = {
+        "specversion": "1.0",
+        "id": row["ce_id"],
+        "source": "/firehook",
+        "type": row["type"],
+        "subject": row["run_id"],
+        "time": utc_iso(row["created_at"]),
+        "datacontenttype": "application/json",
+        "data": row["data"],
+    }
+    return b"id: %d\nevent: %s\ndata: %s\n\n" % (
+        row["seq"],
+        row["type"].encode(),
+        orjson.dumps(event),
+    )
+
+
 async def _event_stream(
     ctx: Context, company_id: str, after: int, routine_id: str | None
 ) -> AsyncIterator[bytes]:
@@ -287,21 +305,13 @@ async def _event_stream(
             after = row["seq"]
             if routine_id is not None and row["routine_id"] != routine_id:
                 continue
-            event = {
-                "specversion": "1.0",
-                "id": row["ce_id"],
-                "source": "/firehook",
-                "type": row["type"],
-                "subject": row["run_id"],
-                "time": utc_iso(row["created_at"]),
-                "datacontenttype": "application/json",
-                "data": row["data"],
-            }
-            yield b"id: %d\nevent: %s\ndata: %s\n\n" % (
-                row["seq"],
-                row["type"].encode(),
-                orjson.dumps(event),
-            )
+            try:
+                chunk = _sse_event(row)
+            except POISON_ERRORS as exc:
+                # Skipped, not stopped at: a subscriber would otherwise never get past it.
+                skip_record("sse", row["seq"], exc)
+                continue
+            yield chunk
         if len(rows) == _SSE_BATCH:
             waiter.cancel()
             continue
