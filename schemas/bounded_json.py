@@ -8,6 +8,7 @@ goes through `parse_json` or `check_json`, which refuse such a document up front
 
 from __future__ import annotations
 
+import re
 from typing import Any, Final
 
 import orjson
@@ -18,6 +19,9 @@ DEFAULT_MAX_DEPTH: Final = 64
 MAX_DEPTH_LIMIT: Final = 200
 
 
+_STRING: Final = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_AS_PARENS: Final = bytes.maketrans(b"[{]}", b"(())")
+_NOT_BRACKETS: Final = bytes(set(range(256)) - set(b"[]{}"))
 _NUL: Final = "must not contain NUL (\\u0000) characters"
 
 
@@ -47,26 +51,44 @@ def check_json(
 
     With `members`, `value` is a document whose top-level members are the values
     limited (a request body of named fields): each may be `max_depth` deep, and a
-    refusal names the member. `raw`, the bytes `value` was parsed from, lets a
-    document that cannot break a limit skip the walk: the hot path of small bodies.
+    refusal names the member. `raw`, the bytes `value` was parsed from, lets the
+    check run over the bytes in C instead of walking the value: the hot path.
     """
     limit = max_depth + 1 if members else max_depth
-    look_for_nul = True
-    if raw is not None:
-        # Each level needs its own bracket, so this bound is safe (brackets in strings
-        # only make it larger) and costs two passes in C over the bytes.
-        if raw.count(b"[") + raw.count(b"{") <= limit:
-            limit = -1
-        # A raw NUL is not valid inside JSON text, so only the escape can produce one.
-        look_for_nul = b"\\u0000" in raw or b"\x00" in raw
-    if limit < 0 and not look_for_nul:
-        return
-    problem = _problem(value, limit, look_for_nul)
-    if problem is None:
-        return
-    member, too_deep = problem
-    what = f"is nested deeper than {max_depth} levels" if too_deep else _NUL
-    raise UnstorableJson(member if members and member is not None else field, what)
+    if raw is None:
+        problem = _problem(value, limit, look_for_nul=True)
+    else:
+        # orjson refuses a raw control character in a string: only the escape is a NUL.
+        look_for_nul = b"\\u0000" in raw
+        within = _depth_within(raw, limit)
+        if within and not look_for_nul:
+            return
+        problem = _problem(value, -1 if within else limit, look_for_nul)
+    if problem is not None:
+        member, too_deep = problem
+        what = f"is nested deeper than {max_depth} levels" if too_deep else _NUL
+        raise UnstorableJson(member if members and member is not None else field, what)
+
+
+def _depth_within(raw: bytes, limit: int) -> bool:
+    """Whether the valid JSON text `raw` nests at most `limit` levels, in C-speed passes."""
+    # Each level needs its own bracket, and brackets in strings only make this larger:
+    # most bodies stop here, at the price of two byte counts.
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return True
+    # Brackets in strings must go, or a crafted string could hide real depth. Without
+    # an escaped quote, strings are exactly every other piece between quotes.
+    if b'\\"' in raw:
+        outside = _STRING.sub(b"", raw)
+    else:
+        outside = b"".join(raw.split(b'"')[::2])
+    brackets = outside.translate(_AS_PARENS, _NOT_BRACKETS)
+    # Each pass removes the innermost level of every nest.
+    for _ in range(limit):
+        if not brackets:
+            return True
+        brackets = brackets.replace(b"()", b"")
+    return not brackets
 
 
 def _problem(value: Any, limit: int, look_for_nul: bool) -> tuple[str | None, bool] | None:
