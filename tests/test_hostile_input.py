@@ -7,7 +7,10 @@ rows that cannot be decoded or encoded in the store, and unexpected errors.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -18,7 +21,15 @@ from prometheus_client import REGISTRY
 from sqlalchemy import insert, select, text
 from sqlalchemy.exc import OperationalError
 
+from firehook.app import build_context
+from firehook.bootstrap import issue_api_key
+from firehook.bus import Message
+from firehook.cloudevents import encode_event
 from firehook.context import Context
+from firehook.fires import fire_message
+from firehook.ids import new_id, run_id_for
+from firehook.roles import production
+from firehook.settings import Settings
 from firehook.store import routines as routine_store
 from firehook.store.migrate import alembic_config
 from firehook.store.tables import outbox, run_events, runs
@@ -26,8 +37,12 @@ from firehook.tracing import RequestContext
 from gateway import create_app
 from schemas import bounded_json
 from schemas.bounded_json import UnstorableJson, check_json, parse_json
-from tests.conftest import Tenant, routine_body
+from schemas.common import Role, RunSource
+from schemas.events import RUN_RESULT, FireRequested, RunResult
+from tests.conftest import Tenant, make_tenant, routine_body
+from tests.processes import producer, read_topic, send
 from tests.servers import serve
+from tests.test_kafka import kafka_settings
 from tests.test_webhooks import fire, new_routine, new_webhook
 
 DEPTHS = [63, 64, 65, 1000]
@@ -616,3 +631,139 @@ async def test_runs_table_is_untouched_by_refused_bodies(
     async with ctx.db.read() as conn:
         assert (await conn.execute(select(runs.c.id))).all() == []
         assert (await conn.execute(select(run_events.c.seq))).all() == []
+
+
+# --- poison on the Kafka topics ----------------------------------------------------------
+
+
+@pytest.fixture
+async def kafka_ctx(settings: Settings) -> AsyncIterator[Context]:
+    """The gateway and consumer roles in this process, over the shared tansu broker."""
+    production_settings = kafka_settings(
+        f"h{uuid.uuid4().hex[:10]}",
+        database_url=settings.database_url,
+        secret_key=settings.secret_key,
+        secret_key_file=settings.secret_key_file,
+    )
+    context = build_context(production_settings)
+    services = production(context, ("gateway", "consumer"))
+    for service in services:
+        await service.start()
+    yield context
+    for service in reversed(services):
+        await service.stop()
+    await context.db.close()
+
+
+@pytest.fixture
+async def kafka_client(kafka_ctx: Context) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=create_app(kafka_ctx))
+    async with httpx.AsyncClient(transport=transport, base_url="http://firehook.test") as http:
+        yield http
+
+
+async def wait_for_run(
+    http: httpx.AsyncClient, tenant: Tenant, run_id: str, status: str | None = None
+) -> dict[str, Any]:
+    for _ in range(300):
+        response = await http.get(f"/api/runs/{run_id}", headers=board(tenant))
+        if response.status_code == 200 and status in (None, response.json()["status"]):
+            return dict(response.json())
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"run {run_id} never reached {status or 'the store'}")
+
+
+def deep_message(message: Message, member: str, depth: int) -> Message:
+    """`message` with its data's `member` replaced by a value `depth` levels deep."""
+    data = orjson.loads(message.value)
+    data.pop(member, None)
+    return replace(message, value=with_member(data, member, deep(depth)), decoded=None)
+
+
+@pytest.mark.kafka
+async def test_a_too_deep_fire_on_kafka_goes_to_the_dlq_and_the_next_fire_runs(
+    kafka_ctx: Context, kafka_client: httpx.AsyncClient
+) -> None:
+    settings = kafka_ctx.settings
+    admin = (await issue_api_key(kafka_ctx.db, Role.ADMIN)).key
+    tenant = await make_tenant(kafka_client, admin)
+    routine = await new_routine(kafka_client, tenant)
+
+    def fire_of(key: str) -> FireRequested:
+        return FireRequested(
+            fire_id=new_id(),
+            run_id=run_id_for(routine["id"], key),
+            routine_id=routine["id"],
+            company_id=tenant.company_id,
+            source=RunSource.API,
+            idempotency_key=key,
+            payload={"ok": True},
+            requested_at=datetime.now(UTC),
+        )
+
+    bad, good = fire_of("deep"), fire_of("fine")
+    before = skipped("fires")
+    kafka = await producer(settings.kafka_bootstrap_servers or "")
+    try:
+        # Same routine, same partition: the good fire is behind the bad one.
+        await send(
+            kafka,
+            [
+                deep_message(fire_message(settings, bad), "payload", 65),
+                fire_message(settings, good),
+            ],
+        )
+    finally:
+        await kafka.stop()
+    run = await wait_for_run(kafka_client, tenant, good.run_id)
+    assert run["payload"] == {"ok": True}
+    [dead] = await read_topic(
+        settings.kafka_bootstrap_servers or "", settings.topic_fires_dlq, until=bool
+    )
+    assert dead.header("ce_id") == bad.fire_id
+    assert "payload: is nested deeper than 64 levels" in (dead.header("firehook_dlq_reason") or "")
+    assert (
+        await kafka_client.get(f"/api/runs/{bad.run_id}", headers=board(tenant))
+    ).status_code == 404
+    assert skipped("fires") == before + 1
+
+
+@pytest.mark.kafka
+async def test_a_too_deep_run_result_on_kafka_is_skipped_and_the_next_one_applies(
+    kafka_ctx: Context, kafka_client: httpx.AsyncClient
+) -> None:
+    settings = kafka_ctx.settings
+    admin = (await issue_api_key(kafka_ctx.db, Role.ADMIN)).key
+    tenant = await make_tenant(kafka_client, admin)
+    routine = await new_routine(kafka_client, tenant)
+    run_ids = []
+    for _ in range(2):
+        response = await kafka_client.post(
+            f"/api/routines/{routine['id']}/run", json={}, headers=board(tenant)
+        )
+        assert response.status_code == 202, response.text
+        run_ids.append(response.json()["runId"])
+    for run_id in run_ids:
+        await wait_for_run(kafka_client, tenant, run_id, "dispatched")
+
+    def result(run_id: str) -> Message:
+        return encode_event(
+            topic=settings.topic_run_results,
+            key=routine["id"],
+            event_id=new_id(),
+            event_type=RUN_RESULT,
+            time=datetime.now(UTC),
+            data=RunResult(run_id=run_id, status="succeeded", output={"rows": 3}),
+        )
+
+    before = skipped("run_results")
+    kafka = await producer(settings.kafka_bootstrap_servers or "")
+    try:
+        await send(kafka, [deep_message(result(run_ids[0]), "output", 65), result(run_ids[1])])
+    finally:
+        await kafka.stop()
+    done = await wait_for_run(kafka_client, tenant, run_ids[1], "succeeded")
+    assert done["output"] == {"rows": 3}
+    refused = await kafka_client.get(f"/api/runs/{run_ids[0]}", headers=board(tenant))
+    assert refused.json()["status"] == "dispatched" and refused.json()["output"] is None
+    assert skipped("run_results") == before + 1
