@@ -21,6 +21,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import insert, select, text
 from sqlalchemy.exc import OperationalError
 
+from consumers import fires as consumer_fires
 from firehook.app import build_context
 from firehook.bootstrap import issue_api_key
 from firehook.bus import Message
@@ -611,6 +612,38 @@ async def test_an_unreachable_store_is_503_unavailable(
     assert response.status_code == 503 and response.json()["code"] == "UNAVAILABLE"
     assert response.headers["Retry-After"] == "5"
     assert "SELECT" not in response.text and "secret" not in response.text
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "code"),
+    [
+        (RuntimeError("INSERT INTO runs VALUES ('secret')"), 500, "INTERNAL"),
+        (
+            OperationalError("INSERT INTO runs", {"p": "secret"}, OSError("gone")),
+            503,
+            "UNAVAILABLE",
+        ),
+    ],
+)
+async def test_a_fire_the_store_fails_on_tells_nothing_of_why(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    monkeypatch: pytest.MonkeyPatch,
+    error: Exception,
+    status: int,
+    code: str,
+) -> None:
+    routine = await new_routine(client, tenant)
+
+    async def failing(*_args: Any, **_kwargs: Any) -> None:
+        raise error
+
+    monkeypatch.setattr(consumer_fires, "apply_fires", failing)
+    response = await client.post(
+        f"/api/routines/{routine['id']}/run", json={}, headers=board(tenant)
+    )
+    assert response.status_code == status and response.json()["code"] == code
+    assert "INSERT" not in response.text and "secret" not in response.text
 
 
 def test_openapi_lists_internal_on_every_operation(ctx: Context) -> None:
