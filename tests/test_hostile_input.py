@@ -734,31 +734,36 @@ async def test_a_too_deep_fire_on_kafka_goes_to_the_dlq_and_the_next_fire_runs(
             requested_at=datetime.now(UTC),
         )
 
-    bad, good = fire_of("deep"), fire_of("fine")
+    bad = {depth: fire_of(f"deep-{depth}") for depth in (65, 1000)}
+    good = fire_of("at-the-limit")
     before = skipped("fires")
     kafka = await producer(settings.kafka_bootstrap_servers or "")
     try:
-        # Same routine, same partition: the good fire is behind the bad one.
+        # Same routine, same partition: the good fire is behind the bad ones.
         await send(
             kafka,
             [
-                deep_message(fire_message(settings, bad), "payload", 65),
-                fire_message(settings, good),
+                *(deep_message(fire_message(settings, f), "payload", d) for d, f in bad.items()),
+                deep_message(fire_message(settings, good), "payload", 64),
             ],
         )
     finally:
         await kafka.stop()
     run = await wait_for_run(kafka_client, tenant, good.run_id)
-    assert run["payload"] == {"ok": True}
-    [dead] = await read_topic(
-        settings.kafka_bootstrap_servers or "", settings.topic_fires_dlq, until=bool
+    assert run["payload"] == orjson.loads(deep(64))
+    dead = await read_topic(
+        settings.kafka_bootstrap_servers or "",
+        settings.topic_fires_dlq,
+        until=lambda got: len(got) == 2,
     )
-    assert dead.header("ce_id") == bad.fire_id
-    assert "payload: is nested deeper than 64 levels" in (dead.header("firehook_dlq_reason") or "")
-    assert (
-        await kafka_client.get(f"/api/runs/{bad.run_id}", headers=board(tenant))
-    ).status_code == 404
-    assert skipped("fires") == before + 1
+    assert [m.header("ce_id") for m in dead] == [f.fire_id for f in bad.values()]
+    for message in dead:
+        reason = message.header("firehook_dlq_reason") or ""
+        assert "payload: is nested deeper than 64 levels" in reason
+    for fire_ in bad.values():
+        missing = await kafka_client.get(f"/api/runs/{fire_.run_id}", headers=board(tenant))
+        assert missing.status_code == 404
+    assert skipped("fires") == before + 2
 
 
 @pytest.mark.kafka
@@ -792,11 +797,18 @@ async def test_a_too_deep_run_result_on_kafka_is_skipped_and_the_next_one_applie
     before = skipped("run_results")
     kafka = await producer(settings.kafka_bootstrap_servers or "")
     try:
-        await send(kafka, [deep_message(result(run_ids[0]), "output", 65), result(run_ids[1])])
+        await send(
+            kafka,
+            [
+                deep_message(result(run_ids[0]), "output", 65),
+                deep_message(result(run_ids[0]), "output", 1000),
+                deep_message(result(run_ids[1]), "output", 64),
+            ],
+        )
     finally:
         await kafka.stop()
     done = await wait_for_run(kafka_client, tenant, run_ids[1], "succeeded")
-    assert done["output"] == {"rows": 3}
+    assert done["output"] == orjson.loads(deep(64))
     refused = await kafka_client.get(f"/api/runs/{run_ids[0]}", headers=board(tenant))
     assert refused.json()["status"] == "dispatched" and refused.json()["output"] is None
-    assert skipped("run_results") == before + 1
+    assert skipped("run_results") == before + 2
