@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import AnyHttpUrl, Field, field_validator, model_validator
+from pydantic import AnyHttpUrl, ConfigDict, Field, field_validator, model_validator
 
 from schemas.common import (
     ApiModel,
@@ -18,6 +18,7 @@ from schemas.common import (
     ResponseModel,
     RoutineStatus,
     ShortText,
+    null_refused_in_schema,
     refuse_null,
 )
 from schemas.conditions import Condition, ConditionView
@@ -117,6 +118,23 @@ class RoutineCreate(_RoutineFields):
     project_id: Identifier
 
 
+# Null for these would be stored and then fail every read of the routine.
+_NOT_NULL = (
+    "title",
+    "assignee_agent_id",
+    "project_id",
+    "priority",
+    "status",
+    "concurrency_policy",
+    "catch_up_policy",
+    "catch_up_cap",
+    "misfire_grace_sec",
+    "run_timeout_sec",
+    "retry",
+    "dispatch",
+)
+
+
 class RoutinePatch(ApiModel):
     """Every field of create is updatable; absent fields are left as they are."""
 
@@ -143,21 +161,9 @@ class RoutinePatch(ApiModel):
     condition: Condition | None = None
     delivery: Delivery | None = None
 
-    # Null for these would be stored and then fail every read of the routine.
-    _not_null = field_validator(
-        "title",
-        "assignee_agent_id",
-        "project_id",
-        "priority",
-        "status",
-        "concurrency_policy",
-        "catch_up_policy",
-        "catch_up_cap",
-        "misfire_grace_sec",
-        "run_timeout_sec",
-        "retry",
-        "dispatch",
-    )(refuse_null)
+    model_config = ConfigDict(json_schema_extra=null_refused_in_schema(_NOT_NULL))
+
+    _not_null = field_validator(*_NOT_NULL)(refuse_null)
 
 
 class Routine(ResponseModel):

@@ -10,7 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic.alias_generators import to_camel
 
 from schemas import cron
-from schemas.common import ApiModel, ResponseModel, ShortText, SigningMode, refuse_null
+from schemas.common import (
+    ApiModel,
+    ResponseModel,
+    ShortText,
+    SigningMode,
+    null_refused_in_schema,
+    refuse_null,
+)
 from schemas.conditions import Condition, ConditionView
 
 REPLAY_WINDOW_MIN = 30
@@ -134,6 +141,9 @@ TriggerCreate = Annotated[
 ]
 
 
+_NOT_NULL = ("enabled", "signing_mode", "replay_window_sec")
+
+
 class TriggerPatch(_ScheduleFields):
     """Fields of any kind; the ones that do not belong to the trigger's kind are refused."""
 
@@ -145,7 +155,9 @@ class TriggerPatch(_ScheduleFields):
     max_body_bytes: int | None = Field(default=None, ge=1, le=MAX_BODY_BYTES_LIMIT)
     rate_limit_per_minute: int | None = Field(default=None, ge=1, le=1_000_000)
 
-    _not_null = field_validator("enabled", "signing_mode", "replay_window_sec")(refuse_null)
+    model_config = ConfigDict(json_schema_extra=null_refused_in_schema(_NOT_NULL))
+
+    _not_null = field_validator(*_NOT_NULL)(refuse_null)
 
     @model_validator(mode="after")
     def _at_most_one_schedule(self) -> Self:
