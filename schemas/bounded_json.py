@@ -109,7 +109,7 @@ def _problem(value: Any, limit: int, look_for_nul: bool) -> tuple[str | None, bo
         if isinstance(item, dict):
             for key, child in item.items():
                 if look_for_nul and "\x00" in key:
-                    return (member if depth > 1 else key), False
+                    return member, False
                 stack.append((child, depth, key if depth == 1 else member))
         else:
             stack.extend((child, depth, member) for child in item)
