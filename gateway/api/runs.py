@@ -112,22 +112,53 @@ async def run_routine(request: Request) -> Response:
         if trigger is not None and trigger["kind"] == TriggerKind.API
         else RunSource(body.source)
     )
+    accepted, replayed = await fire_now(
+        ctx,
+        routine,
+        source,
+        fire_id=fire_id,
+        run_id=run_id,
+        trigger_id=body.trigger_id,
+        idempotency_key=key,
+        payload=body.payload,
+    )
+    return model_response(accepted, 200 if replayed else 202, REPLAYED if replayed else None)
+
+
+async def fire_now(
+    ctx: Context,
+    routine: RowMapping,
+    source: RunSource,
+    *,
+    fire_id: str | None = None,
+    run_id: str | None = None,
+    trigger_id: str | None = None,
+    idempotency_key: str | None = None,
+    payload: dict[str, Any] | None = None,
+) -> tuple[FireAccepted, bool]:
+    """Fire a run of the routine now (a manual or api run); the answer, and whether it
+    repeated an earlier fire of the same idempotency key."""
+    fire_id = fire_id or new_id()
+    if run_id is None:
+        run_id = run_id_for(
+            routine["id"], idempotency_key if idempotency_key is not None else f"fire:{fire_id}"
+        )
     fire = FireRequested(
         fire_id=fire_id,
         run_id=run_id,
         routine_id=routine["id"],
         company_id=routine["company_id"],
         source=source,
-        trigger_id=body.trigger_id,
-        idempotency_key=key,
-        payload=body.payload,
+        trigger_id=trigger_id,
+        idempotency_key=idempotency_key,
+        payload=payload,
         requested_at=ctx.clock(),
     )
     FIRES_RECEIVED.labels(source=source.value).inc()
     accepted, replayed = await accept_fire(ctx, fire)
     if not replayed:
         FIRES_ACCEPTED.labels(source=source.value).inc()
-    return model_response(accepted, 200 if replayed else 202, REPLAYED if replayed else None)
+    return accepted, replayed
 
 
 @api.operation(
