@@ -227,15 +227,18 @@ async def cancel_run(request: Request) -> Response:
     ctx = context_of(request)
     _, routine = await _load_run(ctx, request)
     require_routine_manager(request.state.principal, routine)
+    return model_response(run_view(await cancel_run_now(ctx, request.path_params["runId"])))
+
+
+async def cancel_run_now(ctx: Context, run_id: str) -> dict[str, Any]:
+    """Cancel a run that has not ended (409 when it has); the run after."""
     changes = StatusChanges(ctx.settings, publish_to_bus=ctx.publish_run_events)
     async with ctx.db.write() as conn:
-        updated = await lifecycle.cancel_run(
-            conn, request.path_params["runId"], changes, ctx.clock()
-        )
+        updated = await lifecycle.cancel_run(conn, run_id, changes, ctx.clock())
         await changes.save(conn)
     ctx.run_events.notify()
     ctx.outbox.notify()
-    return model_response(run_view(updated))
+    return updated
 
 
 @api.operation(

@@ -55,7 +55,7 @@ def _local_iso(moment: datetime, schedule: Schedule) -> str:
         QueryParam(
             "from", {"type": "string", "format": "date-time"}, "list runs after this instant"
         ),
-        QueryParam("count", {"type": "integer", "minimum": 1, "maximum": 100, "default": 5}),
+        QueryParam("count", {"type": "integer", "minimum": 1, "maximum": 100, "default": 3}),
     ),
 )
 async def validate_schedule(request: Request) -> Response:
