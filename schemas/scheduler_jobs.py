@@ -6,7 +6,7 @@ chain. These models only carry the seed's shapes; the rules are the core's.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal, Self
 
 from pydantic import (
@@ -77,6 +77,11 @@ class JobSchedule(_Request):
             raise ValueError(f"a {self.type} schedule takes no {foreign[0]}")
         if self.datetime_ is not None and self.datetime_.tzinfo is None:
             raise ValueError("datetime must carry an offset, e.g. 2026-04-01T09:00:00Z")
+        if self.datetime_ is not None:
+            try:
+                self.datetime_.astimezone(UTC)
+            except OverflowError:
+                raise ValueError("datetime is outside the calendar in UTC") from None
         return self
 
 

@@ -126,12 +126,12 @@ _FAILED = {RunStatus.FAILED, RunStatus.TIMED_OUT}
 
 _COMPANY_QUERY = QueryParam(
     "companyId",
-    {"type": "string"},
+    {"type": "string", "minLength": 1, "maxLength": 200},
     "The company; required with an admin key, the key's own company otherwise",
 )
 _PAGE = (
     QueryParam("limit", {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}),
-    QueryParam("offset", {"type": "integer", "minimum": 0, "default": 0}),
+    QueryParam("offset", {"type": "integer", "minimum": 0, "maximum": 1_000_000, "default": 0}),
 )
 
 
@@ -682,7 +682,7 @@ async def job_stats(request: Request) -> Response:
     query=(
         QueryParam("from", {"type": "string", "format": "date-time"}, "Default: now"),
         QueryParam("to", {"type": "string", "format": "date-time"}, "Default: from + 7 days"),
-        QueryParam("job_id", {"type": "string"}, "Only this job"),
+        QueryParam("job_id", {"type": "string", "minLength": 1, "maxLength": 200}, "Only this job"),
         _COMPANY_QUERY,
     ),
 )
@@ -696,6 +696,8 @@ async def calendar_data(request: Request) -> Response:
     ctx = context_of(request)
     try:
         start, end = window.window(ctx.clock())
+    except OverflowError:
+        raise ValidationFailed("the window reaches past the calendar", {"to": "too far"}) from None
     except ValueError as exc:
         raise ValidationFailed(str(exc), {"to": str(exc)}) from None
     async with ctx.db.read() as conn:

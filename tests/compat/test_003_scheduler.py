@@ -361,6 +361,12 @@ async def test_calendar_data(
         headers=board(tenant),
     )
     assert backwards.status_code == 400
+    far = await client.get(
+        "/api/scheduler/calendar-data",
+        params={"from": "9999-12-31T00:00:00Z"},
+        headers=board(tenant),
+    )
+    assert far.status_code == 400
 
 
 # -- chains ----------------------------------------------------------------------------------
