@@ -845,7 +845,7 @@ def _chain_view(chain: Chain) -> JobChain:
     query=(_COMPANY_QUERY,),
     errors=(400, 401, 403, 404),
 )
-async def create_chain(request: Request) -> Response:
+async def create_job_chain(request: Request) -> Response:
     principal = await authenticate(request)
     ctx = context_of(request)
     async with ctx.db.read() as conn:
@@ -874,7 +874,7 @@ async def create_chain(request: Request) -> Response:
     response=JobChainList,
     query=(*_PAGE, _COMPANY_QUERY),
 )
-async def list_chains(request: Request) -> Response:
+async def list_job_chains(request: Request) -> Response:
     principal = await authenticate(request)
     query = validate(ChainListQuery, dict(request.query_params))
     ctx = context_of(request)
@@ -889,7 +889,7 @@ async def list_chains(request: Request) -> Response:
 
 
 @api.operation("GET", "/api/scheduler/chains/{id}", "Get a chain", TAG, response=JobChain)
-async def get_chain(request: Request) -> Response:
+async def get_job_chain(request: Request) -> Response:
     principal = await authenticate(request)
     ctx = context_of(request)
     async with ctx.db.read() as conn:
@@ -906,7 +906,7 @@ async def get_chain(request: Request) -> Response:
     status=204,
     errors=(401, 403, 404),
 )
-async def delete_chain(request: Request) -> Response:
+async def delete_job_chain(request: Request) -> Response:
     principal = await authenticate(request)
     ctx = context_of(request)
     async with ctx.db.write() as conn:

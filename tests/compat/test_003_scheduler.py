@@ -369,6 +369,34 @@ async def test_calendar_data(
     assert far.status_code == 400
 
 
+async def test_a_native_routine_with_one_schedule_is_a_job(
+    client: httpx.AsyncClient, tenant: Tenant, seed_clock: FakeClock
+) -> None:
+    native = await client.post(
+        f"/api/companies/{tenant.company_id}/routines",
+        json={
+            "title": "Nightly",
+            "description": "Back up",
+            "assigneeAgentId": "agent-1",
+            "projectId": "ops",
+        },
+        headers=board(tenant),
+    )
+    routine_id = native.json()["id"]
+    await client.post(
+        f"/api/routines/{routine_id}/triggers",
+        json={"kind": "schedule", "cadence": {"type": "daily", "hour_utc": 2, "minute_utc": 30}},
+        headers=board(tenant),
+    )
+    await client.post(
+        f"/api/routines/{routine_id}/triggers", json={"kind": "webhook"}, headers=board(tenant)
+    )
+    (job,) = (await client.get("/api/scheduler/jobs", headers=board(tenant))).json()["jobs"]
+    assert job["id"] == routine_id and job["name"] == "Nightly" and job["goal"] == "Back up"
+    assert job["schedule"] == {"type": "cron", "expression": "30 2 * * *", "timezone": "UTC"}
+    assert job["agent_id"] == "agent-1" and job["next_run_at"] == "2026-03-03T02:30:00Z"
+
+
 # -- chains ----------------------------------------------------------------------------------
 
 
