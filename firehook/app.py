@@ -40,6 +40,7 @@ def build_context(settings: Settings, *, dev: bool = False) -> Context:
         settings.database_url,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
+        sqlite_synchronous=settings.sqlite_synchronous,
     )
     return Context(settings=settings, db=db, secrets=secrets)
 

@@ -22,6 +22,10 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     database_pool_size: int = Field(default=10, ge=1)
     database_max_overflow: int = Field(default=10, ge=0)
+    # FULL: a commit (and so a 202 in embedded mode) survives power loss; fsyncs are
+    # shared by a group commit. NORMAL: faster, but the last commits can be lost on
+    # power failure or an OS crash (never on a process crash).
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
     secret_key: str | None = None
     secret_key_file: str = "./firehook.key"
     previous_secret_keys: str = ""
