@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     kafka_sasl_username: str | None = None
     kafka_sasl_password: str | None = None
     kafka_ssl_cafile: str | None = None
+    # A client certificate and its key (PEM), for brokers that authenticate clients by TLS.
+    kafka_ssl_certfile: str | None = None
+    kafka_ssl_keyfile: str | None = None
     kafka_enable_idempotence: bool = True
     kafka_create_topics: bool = True
     kafka_partitions: int = Field(default=12, ge=1)
@@ -66,6 +69,10 @@ class Settings(BaseSettings):
     topic_fires_dlq: str = "firehook.fires.dlq"
 
     scheduler_resync_sec: float = Field(default=5.0, gt=0)
+    # What a served process has after SIGTERM: requests in hand get up to half of it,
+    # then the role's services drain in what is left. Keep it below the orchestrator's
+    # grace period minus any preStop delay (the Helm chart derives it so).
+    shutdown_timeout_sec: int = Field(default=25, ge=2)
     consumer_batch_size: int = Field(default=500, ge=1)
     dispatch_concurrency: int = Field(default=64, ge=1)
 
