@@ -820,3 +820,61 @@ async def test_schedules_and_native_routines_agree_on_what_exists(
     assert (off["enabled"], off["nextRun"]) == (False, None)
     enabled = await client.post(f"/api/v1/schedules/{made['id']}/enable", headers=board)
     assert enabled.json()["enabled"] is True and enabled.json()["nextRun"] is not None
+
+
+ODD_VALUES: list[Any] = [
+    None,
+    0,
+    -1,
+    1.5,
+    True,
+    "",
+    " ",
+    "x" * 300,
+    "0 9 * * *",
+    "Europe/London",
+    "../../etc/passwd",
+    "\u00e9\u00e8",
+    [],
+    [None, {"a": [1, {"b": None}]}],
+    {},
+    {"json": {}},
+]
+
+
+async def test_every_field_with_odd_values_is_answered_without_5xx(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    board = Tenant.auth(tenant.board)
+    workflow_id = await new_workflow(client, tenant)
+    valid = {
+        "workflowId": workflow_id,
+        "cronExpression": "0 9 * * MON-FRI",
+        "timezone": "America/New_York",
+        "enabled": True,
+        "inputData": [{"json": {"reportType": "daily"}}],
+    }
+    statuses: set[int] = set()
+    for field in valid:
+        for value in ODD_VALUES:
+            body = valid | {field: value}
+            created = await client.post("/api/v1/schedules", json=body, headers=board)
+            statuses.add(created.status_code)
+            assert created.status_code in (201, 400), (body, created.text)
+            if created.status_code == 201:
+                await client.delete(f"/api/v1/schedules/{created.json()['id']}", headers=board)
+            else:
+                assert set(created.json()) == {"error", "code", "details"}
+    schedule = await new_schedule(client, tenant.board, workflow_id)
+    for field in valid:
+        for value in ODD_VALUES:
+            updated = await client.put(
+                f"/api/v1/schedules/{schedule['id']}", json={field: value}, headers=board
+            )
+            statuses.add(updated.status_code)
+            assert updated.status_code in (200, 400), (field, value, updated.text)
+    for query in ("enabled", "workflowId", "limit", "offset", "companyId"):
+        for value in ("", "-1", "1e9", "true", "%00", "x" * 300):
+            listed = await client.get(f"/api/v1/schedules?{query}={value}", headers=board)
+            assert listed.status_code in (200, 400, 404), (query, value, listed.text)
+    assert {200, 201, 400} <= statuses
