@@ -300,14 +300,18 @@ async def list_schedules(request: Request) -> Response:
     async with ctx.db.read() as conn:
         company_id = await _company_of(conn, principal, query.company_id, required=True)
         assert company_id is not None
-        rows, total = await store.list_task_schedules(
-            conn,
-            company_id,
-            task_id=query.workflow_id,
-            enabled=query.enabled,
-            limit=query.limit,
-            offset=query.offset,
-        )
+        rows: Sequence[RowMapping] = []
+        total = 0
+        # Workflow ids are UUIDs: any other text matches none (and never reaches SQL).
+        if query.workflow_id is None or is_uuid(query.workflow_id):
+            rows, total = await store.list_task_schedules(
+                conn,
+                company_id,
+                task_id=query.workflow_id,
+                enabled=query.enabled,
+                limit=query.limit,
+                offset=query.offset,
+            )
         views = await _views(conn, rows)
     return model_response(WorkflowScheduleList(data=views, total=total))
 

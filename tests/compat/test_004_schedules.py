@@ -835,6 +835,7 @@ ODD_VALUES: list[Any] = [
     "Europe/London",
     "../../etc/passwd",
     "\u00e9\u00e8",
+    "\u0000",
     [],
     [None, {"a": [1, {"b": None}]}],
     {},
