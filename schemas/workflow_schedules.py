@@ -52,6 +52,17 @@ class WorkflowScheduleUpdate(ApiModel):
     timezone: ZoneName | SkipJsonSchema[None] = None
     enabled: bool | SkipJsonSchema[None] = None
     input_data: InputData | None = None
+    # A client may PUT back the schedule it read: the fields it cannot set are ignored.
+    id: Any = Field(default=None, description="Read-only; ignored")
+    workflow_name: Any = Field(default=None, description="Read-only; ignored")
+    next_run: Any = Field(default=None, description="Read-only; ignored")
+    last_run: Any = Field(default=None, description="Read-only; ignored")
+    last_status: Any = Field(default=None, description="Read-only; ignored")
+    run_count: Any = Field(default=None, description="Read-only; ignored")
+    success_count: Any = Field(default=None, description="Read-only; ignored")
+    failure_count: Any = Field(default=None, description="Read-only; ignored")
+    created_at: Any = Field(default=None, description="Read-only; ignored")
+    updated_at: Any = Field(default=None, description="Read-only; ignored")
 
     _cron = field_validator("cron_expression")(_check_cron)
     _tz = field_validator("timezone")(_check_timezone)

@@ -498,6 +498,15 @@ async def test_put_changes_only_the_fields_sent(
     moved = (await client.put(url, json={"workflowId": other}, headers=board)).json()
     assert (moved["workflowId"], moved["workflowName"]) == (other, "Weekly Digest")
     assert moved["inputData"] == [{"json": {"n": 2}}] and moved["enabled"] is False
+    # A client that PUTs back what it read, with one field changed, changes that field.
+    read_back = (await client.get(url, headers=board)).json()
+    round_trip = await client.put(url, json=read_back | {"enabled": True}, headers=board)
+    assert round_trip.status_code == 200, round_trip.text
+    assert round_trip.json() | {"updatedAt": None} == read_back | {
+        "enabled": True,
+        "nextRun": "2024-01-27T07:30:00+09:00",
+        "updatedAt": None,
+    }
     cleared = (await client.put(url, json={"inputData": None}, headers=board)).json()
     assert cleared["inputData"] == []
     routine = (await client.get(f"/api/routines/{schedule['id']}", headers=board)).json()
