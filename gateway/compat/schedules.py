@@ -99,15 +99,18 @@ def _parse(model: type[M], data: Any) -> M:
 
 
 def _problem(field: str, kind: str, message: str) -> str:
+    message = message.removeprefix("Value error, ")
     if field == "cronExpression":
         return "Invalid format"
+    if message == "cannot be null":
+        return "Must not be null"
     if field == "timezone" and kind == "value_error":
         return "Unknown IANA timezone"
     if kind == "missing":
         return "Required"
     if kind == "extra_forbidden":
         return "Unknown field"
-    return message.removeprefix("Value error, ")
+    return message
 
 
 def _summary(field: str, problem: str) -> str:

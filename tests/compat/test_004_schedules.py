@@ -511,6 +511,8 @@ async def test_put_changes_only_the_fields_sent(
     assert cleared["inputData"] == []
     routine = (await client.get(f"/api/routines/{schedule['id']}", headers=board)).json()
     assert routine["defaultPayload"] == {} and routine["taskId"] == other
+    null_zone = await client.put(url, json={"timezone": None}, headers=board)
+    assert null_zone.json()["details"] == {"timezone": "Must not be null"}
     unknown = await client.put(
         url, json={"workflowId": "0b8a5f0e-3c8e-4a5e-8f1e-2a4c6e8b0d1f"}, headers=board
     )
