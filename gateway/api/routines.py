@@ -116,16 +116,17 @@ async def create_routine(request: Request) -> Response:
     body = await parse_body(request, RoutineCreate)
     require_assignment(principal, body.assignee_agent_id)
     async with ctx.db.write() as conn:
-        row, secret = await insert_routine(conn, ctx, company["id"], body)
+        row, secret = await add_routine(conn, ctx, company["id"], body)
         extras = await routine_extras(conn, ctx.secrets, [row])
     view = routine_view(row, [], ctx, dispatch_signing_secret=secret, extras=extras[row["id"]])
     return model_response(view, 201)
 
 
-async def insert_routine(
+async def add_routine(
     conn: AsyncConnection, ctx: Context, company_id: str, body: RoutineCreate
 ) -> tuple[RowMapping, str | None]:
-    """Store a new routine of the company; its row, and its http dispatch secret if new."""
+    """Insert a routine of the company made from `body`: its row, and the signing secret of
+    its HTTP dispatch when one was made (shown once)."""
     now = ctx.clock()
     values = _columns(body)
     values |= {
@@ -252,21 +253,14 @@ async def _update(
     request: Request, principal_changes: dict[str, Any], principal: Principal
 ) -> Response:
     ctx = context_of(request)
-    routine_id = request.path_params["routineId"]
     async with ctx.db.write() as conn:
-        routine = await load_routine(conn, principal, routine_id)
-        secret = await change_routine(conn, ctx, principal, routine, principal_changes)
-        row = await store.get_routine(conn, routine["id"])
-        triggers = await store.list_triggers(conn, [routine["id"]])
-        assert row is not None
+        row, triggers, secret = await change_routine(
+            conn, ctx, principal, request.path_params["routineId"], principal_changes
+        )
         extras = await routine_extras(conn, ctx.secrets, [row])
-    routine_changed(ctx, routine["id"])
+    routine_changed(ctx, row["id"])
     view = routine_view(
-        row,
-        triggers[routine["id"]],
-        ctx,
-        dispatch_signing_secret=secret,
-        extras=extras[routine["id"]],
+        row, triggers, ctx, dispatch_signing_secret=secret, extras=extras[row["id"]]
     )
     return model_response(view)
 
@@ -275,12 +269,13 @@ async def change_routine(
     conn: AsyncConnection,
     ctx: Context,
     principal: Principal,
-    routine: RowMapping,
+    routine_id: str,
     principal_changes: dict[str, Any],
-) -> str | None:
-    """Apply a principal's changes to a routine under the access and lifecycle rules;
-    the new http dispatch secret, if the change made one. The caller commits and then
-    calls `routine_changed`."""
+) -> tuple[RowMapping, list[RowMapping], str | None]:
+    """Apply column changes to a routine under the lifecycle and access rules: its row, its
+    triggers, and a new dispatch signing secret when one was made. The caller announces the
+    change (`routine_changed`) once the transaction commits."""
+    routine = await load_routine(conn, principal, routine_id)
     require_routine_manager(principal, routine)
     principal_changes = await routine_task_columns(
         conn, ctx, principal_changes, company_id=routine["company_id"], routine=routine
@@ -311,4 +306,7 @@ async def change_routine(
         await store.update_routine(conn, routine["id"], changes)
         if current is RoutineStatus.PAUSED and target is RoutineStatus.ACTIVE:
             await reschedule_routine_triggers(conn, dict(routine) | changes, now, resumed=True)
-    return secret
+    row = await store.get_routine(conn, routine["id"])
+    triggers = await store.list_triggers(conn, [routine["id"]])
+    assert row is not None
+    return row, triggers[routine["id"]], secret

@@ -116,8 +116,8 @@ async def add_trigger(
     routine: RowMapping,
     body: ScheduleTriggerCreate | WebhookTriggerCreate | ApiTriggerCreate,
 ) -> tuple[RowMapping, str | None]:
-    """Store a new trigger of the routine; its row, and its webhook secret (shown once).
-    The caller commits and then calls `trigger_changed`."""
+    """Insert a trigger of the routine: its row, and its webhook secret (shown once). The
+    caller announces it (`trigger_changed`) once the transaction commits."""
     now, trigger_id = ctx.clock(), new_id()
     values: dict[str, Any] = {
         "id": trigger_id,
@@ -185,8 +185,8 @@ async def change_trigger(
     routine: RowMapping,
     body: TriggerPatch,
 ) -> RowMapping:
-    """Apply the fields of `body` to the trigger; its new row. The caller has checked
-    access, commits, and then calls `trigger_changed`."""
+    """Apply a patch to a trigger of a routine that is not archived; its row after. The
+    caller announces it (`trigger_changed`) once the transaction commits."""
     _require_mutable(routine)
     changes = _trigger_changes(trigger, body)
     if changes:

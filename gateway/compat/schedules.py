@@ -28,7 +28,7 @@ from firehook.store import stats as stats_store
 from firehook.store import task_schedules as store
 from firehook.store import tasks as task_store
 from gateway.access import authenticate, load_company, require_assignment, require_routine_manager
-from gateway.api.routines import change_routine, insert_routine
+from gateway.api.routines import add_routine, change_routine
 from gateway.api.triggers import add_trigger, change_trigger
 from gateway.changes import routine_changed
 from gateway.http import JSONResponse, model_response, read_json, validate
@@ -367,7 +367,7 @@ async def create_schedule(request: Request) -> Response:
             },
         )
         require_assignment(principal, routine_body.assignee_agent_id)
-        routine, _ = await insert_routine(conn, ctx, task["company_id"], routine_body)
+        routine, _ = await add_routine(conn, ctx, task["company_id"], routine_body)
         trigger_body = validate(
             ScheduleTriggerCreate,
             {"kind": "schedule", "cronExpression": body.cron_expression, "timezone": body.timezone},
@@ -414,7 +414,7 @@ async def update_schedule(request: Request) -> Response:
                 RoutineStatus.ACTIVE if body.enabled else RoutineStatus.PAUSED
             ).value
         if changes:
-            await change_routine(conn, ctx, principal, row, changes)
+            await change_routine(conn, ctx, principal, row["id"], changes)
         patch: dict[str, Any] = {}
         if "cron_expression" in given:
             # The native patch resets an unnamed timezone to UTC; the seed keeps it.
@@ -453,7 +453,9 @@ async def delete_schedule(request: Request) -> Response:
     ctx = context_of(request)
     async with ctx.db.write() as conn:
         row = await _load(conn, principal, request.path_params["id"])
-        await change_routine(conn, ctx, principal, row, {"status": RoutineStatus.ARCHIVED.value})
+        await change_routine(
+            conn, ctx, principal, row["id"], {"status": RoutineStatus.ARCHIVED.value}
+        )
     routine_changed(ctx, row["id"])
     return Response(status_code=204)
 
@@ -464,7 +466,7 @@ async def _set_enabled(request: Request, enabled: bool) -> Response:
     async with ctx.db.write() as conn:
         row = await _load(conn, principal, request.path_params["id"])
         status = RoutineStatus.ACTIVE if enabled else RoutineStatus.PAUSED
-        await change_routine(conn, ctx, principal, row, {"status": status.value})
+        await change_routine(conn, ctx, principal, row["id"], {"status": status.value})
         if enabled and not row["trigger_enabled"]:
             await _change_cron_trigger(conn, ctx, row, {"enabled": True})
         fresh = await store.get_task_schedule(conn, row["id"])
