@@ -69,6 +69,8 @@ Firehook dev: created a company and an admin API key (shown once, stored hashed)
   company:   {company_id}
   admin key: {issued.key}
 
+Console: {base}/ui/ (sign in with the admin key and the company id)
+
 Try it:
 
   export FIREHOOK_URL={base} FIREHOOK_KEY={issued.key} COMPANY={company_id}
