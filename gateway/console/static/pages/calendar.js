@@ -34,7 +34,7 @@ export async function render(view) {
         days.get(key).push(fire);
       }
       const truncated = calendar.routines.filter((r) => r.truncated).map((r) => r.title);
-      body.replaceChildren(
+      body.replaceChildren(h("div", {},
         h("p", { class: "muted" }, `${calendar.totalFires} fires`),
         truncated.length ? h("p", { class: "notice" }, `Only the first fires are listed for: ${truncated.join(", ")}`) : null,
         h("div", { class: "calendar" }, [...days].map(([day, list]) =>
@@ -42,7 +42,7 @@ export async function render(view) {
             h("ul", { class: "plain" }, list.slice(0, 200).map((f) => h("li", {},
               h("time", { datetime: f.at.toISOString(), title: `UTC: ${f.at.toISOString()}` }, clockFormat.format(f.at)),
               " ", h("a", { href: `#/routine/${f.routineId}` }, f.title)))),
-            list.length > 200 ? h("p", { class: "muted" }, `and ${list.length - 200} more`) : null))));
+            list.length > 200 ? h("p", { class: "muted" }, `and ${list.length - 200} more`) : null)))));
     } catch (error) {
       body.replaceChildren(errorBox(error));
     }

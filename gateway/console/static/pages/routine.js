@@ -48,7 +48,7 @@ export async function render(view, routineId) {
         buttons.push(h("button", { type: "button", onclick: () => dialog.open(routine, problem) }, "Run now"));
       }
     }
-    header.replaceChildren(
+    header.replaceChildren(h("div", {},
       h("div", { class: "heading" }, h("h1", {}, routine.title), h("div", { class: "buttons" }, buttons)),
       h("dl", { class: "facts" },
         fact("Status", badge(routine.status)),
@@ -62,7 +62,7 @@ export async function render(view, routineId) {
         routine.taskId ? fact("Task", h("a", { href: "#/tasks" }, routine.taskId)) : null,
         fact("Id", h("code", {}, routine.id))),
       routine.description ? h("p", {}, routine.description) : null,
-      (routine.warnings || []).map((w) => h("p", { class: "notice" }, w)));
+      (routine.warnings || []).map((w) => h("p", { class: "notice" }, w))));
   }
 
   function drawTriggers() {

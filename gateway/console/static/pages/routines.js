@@ -91,10 +91,10 @@ export async function render(view) {
     return h("tr", { "data-routine-id": r.id },
       h("td", {}, h("a", { href: `#/routine/${r.id}` }, r.title),
         h("div", { class: "muted small" }, `${r.assigneeAgentId} · ${r.projectId}`)),
-      h("td", {}, badge(r.status)),
-      h("td", { class: "triggers-cell" }, detail ? triggerSummary(detail.triggers || []) : "…"),
-      h("td", { class: "next-run" }, time(r.nextRunAt, zone)),
-      h("td", {}, r.lastStatus ? badge(r.lastStatus) : h("span", { class: "muted" }, "never"),
+      h("td", { "data-label": "Status" }, badge(r.status)),
+      h("td", { class: "triggers-cell", "data-label": "Triggers" }, detail ? triggerSummary(detail.triggers || []) : "…"),
+      h("td", { class: "next-run", "data-label": "Next run" }, time(r.nextRunAt, zone)),
+      h("td", { "data-label": "Last run" }, r.lastStatus ? badge(r.lastStatus) : h("span", { class: "muted" }, "never"),
         r.lastRun ? h("div", { class: "small" }, time(r.lastRun)) : null),
       h("td", { class: "actions" }, actions(r)));
   }
