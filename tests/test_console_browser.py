@@ -55,7 +55,11 @@ class Dev:
 
 
 def _chromium() -> str:
-    path = os.environ.get("FIREHOOK_CHROMIUM") or shutil.which("chromium")
+    path = (
+        os.environ.get("FIREHOOK_CHROMIUM")
+        or shutil.which("chromium")
+        or shutil.which("chromium-browser")
+    )
     if path is None:
         pytest.fail(
             "the console tests need Chromium: `apt-get install -y chromium` (Debian/Ubuntu), "

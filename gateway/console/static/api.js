@@ -102,7 +102,8 @@ export async function listAll(path, params = {}, onPage = null, pageSize = 200) 
 export const api = {
   company: (id, key) => request("GET", `/api/companies/${enc(id)}`, undefined, { key }),
   routines: (params) => list(`/api/companies/${enc(session.companyId)}/routines`, params),
-  allRoutines: (onPage) => listAll(`/api/companies/${enc(session.companyId)}/routines`, {}, onPage),
+  allRoutines: (params = {}, onPage = null) =>
+    listAll(`/api/companies/${enc(session.companyId)}/routines`, params, onPage),
   routine: (id) => get(`/api/routines/${enc(id)}`),
   createRoutine: (body) => post(`/api/companies/${enc(session.companyId)}/routines`, body),
   pause: (id) => post(`/api/routines/${enc(id)}/pause`),

@@ -11,8 +11,15 @@ const EDGE_LABEL = { on_success: "on success", on_failure: "on failure", on_comp
 export async function render(view) {
   view.replaceChildren(h("h1", {}, "Chains"), loading());
   try {
-    const [chains, routines] = await Promise.all([api.chains(), api.allRoutines()]);
-    const titles = new Map(routines.map((r) => [r.id, r.title]));
+    const chains = await api.chains();
+    const ids = [...new Set(chains.flatMap((c) => c.routines))];
+    const titles = new Map(await Promise.all(ids.map(async (id) => {
+      try {
+        return [id, (await api.routine(id)).title];
+      } catch {
+        return [id, id];
+      }
+    })));
     view.replaceChildren(h("h1", {}, "Chains"),
       chains.length
         ? h("div", {}, h("p", { class: "legend" }, Object.entries(EDGE_LABEL).map(([type, text]) =>

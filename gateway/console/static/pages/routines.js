@@ -7,74 +7,121 @@ import { payloadDialog } from "./run-dialog.js";
 const PAGE_SIZE = 50;
 
 export async function render(view) {
-  const state = { routines: [], total: 0, page: 0, details: new Map() };
+  // The server pages and filters by status, assignee and project; a text search or a
+  // label filter reads every matching routine once and filters here.
+  const state = { shown: [], matched: 0, total: 0, page: 0, details: new Map(), all: null, allKey: "" };
   const problem = h("div", { "aria-live": "polite" });
   const status = h("select", {}, ["", "active", "paused", "archived"].map(
     (v) => h("option", { value: v }, v || "any")));
-  const assignee = h("select", {}, h("option", { value: "" }, "any"));
-  const project = h("select", {}, h("option", { value: "" }, "any"));
+  const assignee = h("input", { type: "text", list: "assignees", placeholder: "any", spellcheck: "false" });
+  const project = h("input", { type: "text", list: "projects", placeholder: "any", spellcheck: "false" });
+  const assignees = h("datalist", { id: "assignees" });
+  const projects = h("datalist", { id: "projects" });
   const label = h("select", {}, h("option", { value: "" }, "any"));
   const search = h("input", { type: "search", placeholder: "Title, id, description" });
   const labelField = field("Label", label);
   labelField.hidden = true;
   const filters = h("form", { class: "filters", role: "search", "aria-label": "Filter routines" },
     field("Search", search), field("Status", status), field("Assignee", assignee),
-    field("Project", project), labelField);
+    field("Project", project), labelField, assignees, projects);
   filters.addEventListener("submit", (e) => e.preventDefault());
   const count = h("p", { class: "muted", "aria-live": "polite" });
   const body = h("div", {}, loading());
   const pager = h("nav", { class: "pager", "aria-label": "Routine pages" });
   const dialog = payloadDialog();
+  const seen = { assignees: new Set(), projects: new Set(), labels: new Set() };
 
   view.replaceChildren(
     h("div", { class: "heading" }, h("h1", {}, "Routines"), newRoutineButton()),
     problem, filters, count, body, pager, dialog.element);
 
-  for (const control of [status, assignee, project, label]) {
-    control.addEventListener("change", () => { state.page = 0; draw(); });
-  }
-  search.addEventListener("input", () => { state.page = 0; draw(); });
+  let timer = null;
+  const reload = () => { state.page = 0; clearTimeout(timer); timer = setTimeout(load, 200); };
+  for (const control of [status, label]) control.addEventListener("change", reload);
+  for (const control of [search, assignee, project]) control.addEventListener("input", reload);
 
-  function options(select, values) {
-    const current = select.value;
-    select.replaceChildren(h("option", { value: "" }, "any"),
-      [...values].sort().map((v) => h("option", { value: v }, v)));
-    select.value = current;
+  function serverFilters() {
+    return {
+      status: status.value || undefined,
+      assigneeAgentId: assignee.value.trim() || undefined,
+      projectId: project.value.trim() || undefined,
+    };
   }
 
-  function matching() {
+  function remember(items) {
+    for (const r of items) {
+      seen.assignees.add(r.assigneeAgentId);
+      seen.projects.add(r.projectId);
+      for (const l of r.labels || []) seen.labels.add(l);
+    }
+    assignees.replaceChildren(...[...seen.assignees].sort().map((v) => h("option", { value: v })));
+    projects.replaceChildren(...[...seen.projects].sort().map((v) => h("option", { value: v })));
+    // Labels are offered only once routines carry them.
+    if (items.some((r) => Array.isArray(r.labels))) {
+      labelField.hidden = false;
+      const current = label.value;
+      label.replaceChildren(h("option", { value: "" }, "any"),
+        [...seen.labels].sort().map((v) => h("option", { value: v }, v)));
+      label.value = current;
+    }
+  }
+
+  function matches(r, text) {
+    return (!label.value || (r.labels || []).includes(label.value))
+      && (!text || [r.title, r.id, r.description || ""].some((v) => v.toLowerCase().includes(text)));
+  }
+
+  async function load() {
+    const params = serverFilters();
     const text = search.value.trim().toLowerCase();
-    return state.routines.filter((r) =>
-      (!status.value || r.status === status.value)
-      && (!assignee.value || r.assigneeAgentId === assignee.value)
-      && (!project.value || r.projectId === project.value)
-      && (!label.value || (r.labels || []).includes(label.value))
-      && (!text || [r.title, r.id, r.description || ""].some((v) => v.toLowerCase().includes(text))));
+    problem.replaceChildren();
+    try {
+      if (text || label.value) {
+        const key = JSON.stringify(params);
+        if (!state.all || state.allKey !== key) {
+          body.replaceChildren(h("p", { class: "muted", role: "status" }, "Searching every routine…"));
+          state.all = await api.allRoutines(params);
+          state.allKey = key;
+          remember(state.all);
+        }
+        const rows = state.all.filter((r) => matches(r, text));
+        state.matched = rows.length;
+        state.total = state.all.length;
+        state.shown = rows.slice(state.page * PAGE_SIZE, (state.page + 1) * PAGE_SIZE);
+      } else {
+        const { items, total } = await api.routines({ ...params, limit: PAGE_SIZE, offset: state.page * PAGE_SIZE });
+        state.matched = total;
+        state.total = total;
+        state.shown = items;
+        remember(items);
+      }
+      draw();
+    } catch (error) {
+      body.replaceChildren(errorBox(error));
+    }
   }
 
   function draw() {
-    const rows = matching();
-    const pages = Math.max(1, Math.ceil(rows.length / PAGE_SIZE));
-    state.page = Math.min(state.page, pages - 1);
-    const shown = rows.slice(state.page * PAGE_SIZE, (state.page + 1) * PAGE_SIZE);
-    count.textContent = `${rows.length} of ${state.total} routines`;
-    if (!state.total) {
+    const pages = Math.max(1, Math.ceil(state.matched / PAGE_SIZE));
+    const filtered = status.value || assignee.value.trim() || project.value.trim() || search.value.trim() || label.value;
+    count.textContent = `${state.matched} routines${filtered ? " match" : ""}`;
+    if (!state.matched && !filtered) {
       body.replaceChildren(empty("No routines yet. Create one with “New routine”, or through the API."));
-    } else if (!rows.length) {
-      body.replaceChildren(empty("No routine matches these filters. Clear the search or pick “any”."));
+    } else if (!state.matched) {
+      body.replaceChildren(empty("No routine matches these filters. Clear the search or the filters."));
     } else {
-      body.replaceChildren(table(shown));
+      body.replaceChildren(table(state.shown));
     }
     pager.replaceChildren(
       pageButton("Previous", state.page > 0, () => state.page--),
       h("span", {}, `Page ${state.page + 1} of ${pages}`),
       pageButton("Next", state.page < pages - 1, () => state.page++));
-    loadDetails(shown);
+    loadDetails(state.shown);
   }
 
   function pageButton(text, enabled, move) {
     return h("button", { type: "button", class: "secondary", disabled: !enabled,
-      onclick: () => { move(); draw(); } }, text);
+      onclick: () => { move(); load(); } }, text);
   }
 
   function table(rows) {
@@ -120,8 +167,9 @@ export async function render(view) {
 
   function replace(updated) {
     if (!updated || !updated.id) return;
-    const i = state.routines.findIndex((r) => r.id === updated.id);
-    if (i >= 0) state.routines[i] = { ...state.routines[i], ...updated };
+    const merge = (list) => list && list.map((r) => (r.id === updated.id ? { ...r, ...updated } : r));
+    state.shown = merge(state.shown);
+    state.all = merge(state.all);
     draw();
   }
 
@@ -141,21 +189,7 @@ export async function render(view) {
     }
   }
 
-  try {
-    await api.allRoutines((items, total) => {
-      state.routines = items;
-      state.total = total;
-      options(assignee, new Set(items.map((r) => r.assigneeAgentId)));
-      options(project, new Set(items.map((r) => r.projectId)));
-      if (items.some((r) => Array.isArray(r.labels))) {
-        labelField.hidden = false;
-        options(label, new Set(items.flatMap((r) => r.labels || [])));
-      }
-      draw();
-    });
-  } catch (error) {
-    body.replaceChildren(errorBox(error));
-  }
+  await load();
 }
 
 export function triggerSummary(triggers) {

@@ -27,10 +27,13 @@ export async function render(view) {
   status.addEventListener("change", draw);
   routine.addEventListener("input", draw);
 
-  api.allRoutines().then((items) => {
-    for (const r of items) titles.set(r.id, r.title);
-    draw();
-  }).catch(() => { /* ids are shown instead of titles */ });
+  // Titles of the routines that show up, each read once (the id stands in meanwhile).
+  function learnTitle(routineId) {
+    if (titles.has(routineId)) return;
+    titles.set(routineId, "");
+    api.routine(routineId).then((r) => { titles.set(routineId, r.title); schedule(); })
+      .catch(() => { /* the id is shown instead */ });
+  }
 
   function schedule() {
     if (pending) return;
@@ -91,6 +94,7 @@ export async function render(view) {
       const data = event.data;
       if (!data || !data.runId) return;
       runs.set(data.runId, { ...(runs.get(data.runId) || {}), ...data });
+      learnTitle(data.routineId);
       schedule();
     },
     onState(state, error) {
