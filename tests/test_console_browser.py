@@ -153,8 +153,13 @@ def sign_in(page: Page, dev: Dev, key: str | None = None) -> None:
     page.get_by_role("button", name="Sign in").click()
 
 
-def shot(page: Page, dev: Dev, name: str) -> None:
-    page.screenshot(path=str(dev.shots / f"{name}.png"), full_page=True)
+def shot(page: Page, dev: Dev, name: str, *, height: int | None = None) -> None:
+    """The whole page, or its top `height` pixels (the README's pictures)."""
+    path = str(dev.shots / f"{name}.png")
+    if height is None:
+        page.screenshot(path=path, full_page=True)
+    else:
+        page.screenshot(path=path, clip={"x": 0, "y": 0, "width": 1280, "height": height})
 
 
 def local_text(moment: datetime) -> str:
@@ -251,6 +256,7 @@ def test_run_now_appears_live_and_follows_its_status(page: Page, context: Any, d
     live.get_by_role("button", name=f"Retry run {second_id}").click()
     expect(live.locator("tbody tr")).to_have_count(3)
     shot(live, dev, "runs-live")
+    shot(live, dev, "runs-live-top", height=400)
     live.close()
 
     page.reload()
@@ -272,6 +278,18 @@ def test_pause_and_resume(page: Page, dev: Dev) -> None:
     row.get_by_role("button", name="Resume Morning report").click()
     expect(row.locator(".badge").first).to_have_text("active")
     assert dev.api("GET", f"/api/routines/{routine_id}")["status"] == "active"
+    expect(row.locator(".triggers-cell")).to_contain_text("30 9 * * *")
+    shot(page, dev, "routines-top", height=400)
+
+    # Filters: the server's status filter, and a text search over every routine.
+    page.get_by_label("Status").select_option("paused")
+    expect(page.get_by_text("No routine matches these filters")).to_be_visible()
+    page.get_by_label("Status").select_option("")
+    page.get_by_label("Search").fill("morning")
+    expect(page.locator("tr[data-routine-id]")).to_have_count(1)
+    page.get_by_label("Search").fill("no such routine")
+    expect(page.get_by_text("No routine matches these filters")).to_be_visible()
+    page.get_by_label("Search").fill("")
 
 
 def _fire_with(snippet: str) -> str:

@@ -104,7 +104,8 @@ export async function render(view) {
   function draw() {
     const pages = Math.max(1, Math.ceil(state.matched / PAGE_SIZE));
     const filtered = status.value || assignee.value.trim() || project.value.trim() || search.value.trim() || label.value;
-    count.textContent = `${state.matched} routines${filtered ? " match" : ""}`;
+    const noun = state.matched === 1 ? "routine" : "routines";
+    count.textContent = `${state.matched} ${noun}${filtered ? (state.matched === 1 ? " matches" : " match") : ""}`;
     if (!state.matched && !filtered) {
       body.replaceChildren(empty("No routines yet. Create one with “New routine”, or through the API."));
     } else if (!state.matched) {
