@@ -154,9 +154,13 @@ def main() -> None:
         try:
             began = time.monotonic()
             asyncio.run(create_routines(process.url, key, company, args.routines))
-            print(f"created {args.routines} routines with triggers in {time.monotonic() - began:.1f} s")
+            print(
+                f"created {args.routines} routines with triggers in {time.monotonic() - began:.1f} s"
+            )
             with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+                browser = playwright.chromium.launch(
+                    executable_path=chromium, args=["--no-sandbox"]
+                )
                 results = [first_load(browser, process.url, key, company) for _ in range(args.runs)]
                 browser.close()
         finally:

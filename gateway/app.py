@@ -7,6 +7,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.routing import BaseRoute
 
 from firehook.context import Context
 from gateway import console, health, webhooks
@@ -38,7 +39,7 @@ def create_app(
 ) -> Starlette:
     """The gateway app serving `apis` plus health and OpenAPI, over `ctx`."""
     all_apis = [*apis, health.api]
-    routes = [route for api in all_apis for route in api.routes()]
+    routes: list[BaseRoute] = [route for api in all_apis for route in api.routes()]
     if apis and ctx.settings.console_enabled:
         routes.append(console.mount())
     app = Starlette(

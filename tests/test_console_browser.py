@@ -97,7 +97,10 @@ def dev(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
         assert company and key, log
         # The startup banner points at the console.
         assert f"{process.url}/ui/" in log
-        shots = Path(os.environ.get("FIREHOOK_CONSOLE_SCREENSHOTS") or tmp_path_factory.mktemp("console-screenshots"))
+        shots = Path(
+            os.environ.get("FIREHOOK_CONSOLE_SCREENSHOTS")
+            or tmp_path_factory.mktemp("console-screenshots")
+        )
         shots.mkdir(parents=True, exist_ok=True)
         request.config.pluginmanager.register(_ScreenshotNote(shots), "console-screenshots")
         with httpx.Client(
@@ -141,7 +144,10 @@ def page(context: Any, dev: Dev) -> Iterator[Page]:
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" and "401" not in m.text else None)
+    page.on(
+        "console",
+        lambda m: errors.append(m.text) if m.type == "error" and "401" not in m.text else None,
+    )
     yield page
     assert not errors, errors
 
@@ -173,7 +179,9 @@ def normal(text: str) -> str:
     return re.sub(r"\s+", " ", text.replace("\u202f", " ")).strip()
 
 
-def test_sign_in_refuses_a_wrong_key_and_keeps_the_right_one_in_the_tab(page: Page, dev: Dev) -> None:
+def test_sign_in_refuses_a_wrong_key_and_keeps_the_right_one_in_the_tab(
+    page: Page, dev: Dev
+) -> None:
     sign_in(page, dev, key="fhk_not-a-key")
     expect(page.get_by_role("alert")).to_contain_text("invalid API key")
     expect(page.get_by_role("navigation", name="Pages")).to_be_hidden()
@@ -242,7 +250,9 @@ def test_run_now_appears_live_and_follows_its_status(page: Page, context: Any, d
     row = live.locator(f'tr[data-run-id="{run["id"]}"]')
     expect(row).to_be_visible()
     expect(row).to_contain_text("Morning report")
-    dev.api("POST", f"/api/runs/{run['id']}/complete", {"status": "succeeded", "output": {"ok": True}})
+    dev.api(
+        "POST", f"/api/runs/{run['id']}/complete", {"status": "succeeded", "output": {"ok": True}}
+    )
     expect(row).to_have_attribute("data-status", "succeeded")
 
     # A second run fails: the live page offers a retry, which starts a new run.
@@ -373,7 +383,10 @@ def test_a_chain_is_drawn_and_followed(page: Page, dev: Dev) -> None:
     dev.api(
         "POST",
         f"/api/companies/{dev.company_id}/chains",
-        {"name": "Report pipeline", "edges": [{"from": upstream, "to": downstream, "type": "on_success"}]},
+        {
+            "name": "Report pipeline",
+            "edges": [{"from": upstream, "to": downstream, "type": "on_success"}],
+        },
     )
     page.goto(f"{dev.url}/ui/#/chains")
     graph = page.get_by_role("group", name="Graph of chain Report pipeline")
@@ -387,7 +400,10 @@ def test_tasks_show_their_init_params_schema(page: Page, dev: Dev) -> None:
     dev.api(
         "POST",
         f"/api/companies/{dev.company_id}/tasks",
-        {"name": "summarise", "initParams": [{"name": "language", "default": "en", "type_hint": "string"}]},
+        {
+            "name": "summarise",
+            "initParams": [{"name": "language", "default": "en", "type_hint": "string"}],
+        },
     )
     page.goto(f"{dev.url}/ui/#/tasks")
     card = page.locator(".task").filter(has_text="summarise")
