@@ -435,3 +435,96 @@ def test_phone_width_and_keyboard(page: Page, dev: Dev) -> None:
         expect(page.get_by_role("dialog")).to_be_hidden()
     finally:
         page.set_viewport_size({"width": 1280, "height": 860})
+
+
+def test_live_runs_resume_with_last_event_id_after_a_drop(context: Any, dev: Dev) -> None:
+    page = context.new_page()
+    sign_in(page, dev)
+    expect(page.get_by_role("heading", name="Routines")).to_be_visible()
+    asked: list[str | None] = []
+    fake_run = "00000000-0000-4000-8000-000000000001"
+
+    def events(route: Any) -> None:
+        asked.append(route.request.headers.get("last-event-id"))
+        if len(asked) > 1:
+            route.continue_()
+            return
+        # A stream that ends after one event, as a dropped connection does.
+        data = {
+            "runId": fake_run,
+            "routineId": dev.made["routine"],
+            "status": "running",
+            "source": "manual",
+            "createdAt": "2026-01-01T00:00:00Z",
+        }
+        event = {"type": "dev.firehook.run.running", "data": data}
+        route.fulfill(
+            status=200,
+            headers={"Content-Type": "text/event-stream"},
+            body=f"retry: 100\n\nid: 1\nevent: dev.firehook.run.running\ndata: {_json(event)}\n\n",
+        )
+
+    page.route("**/api/companies/*/events", events)
+    page.goto(f"{dev.url}/ui/#/runs")
+    expect(page.locator(f'tr[data-run-id="{fake_run}"]')).to_be_visible()
+    expect(page.get_by_role("status").filter(has_text="live")).to_be_visible()
+    page.wait_for_timeout(500)
+    assert asked[:2] == [None, "1"]
+    # Resumed after event 1: the real runs after it stream in on the same page.
+    run = dev.api("POST", f"/api/routines/{dev.made['routine']}/run", {"payload": {"n": 3}})
+    expect(page.locator(f'tr[data-run-id="{run.get("id") or run["runId"]}"]')).to_be_visible()
+    page.close()
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value)
+
+
+def test_the_console_reads_the_array_and_secret_material_shapes(context: Any, dev: Dev) -> None:
+    """Collections as bare arrays with X-Total-Count, `{trigger, secretMaterial}` and
+    a 202 run object: the shapes of the native API as Paperclip answers."""
+    import json
+
+    page = context.new_page()
+    sign_in(page, dev)
+    expect(page.get_by_role("heading", name="Routines")).to_be_visible()
+
+    def reshape(route: Any) -> None:
+        response = route.fetch()
+        body = response.json() if response.body() else None
+        headers = dict(response.headers)
+        path = route.request.url.split("?")[0]
+        method = route.request.method
+        if method == "GET" and isinstance(body, dict) and "data" in body and "total" in body:
+            headers["x-total-count"] = str(body["total"])
+            body = body["data"]
+        elif method == "POST" and (path.endswith("/triggers") or path.endswith("/rotate-secret")):
+            secret = body.pop("secret", None)
+            material = {"webhookUrl": body.get("publicUrl"), "webhookSecret": secret}
+            body = {"trigger": body, "secretMaterial": material if secret else None}
+        elif method == "POST" and path.endswith("/run"):
+            body = {
+                "id": body["runId"],
+                "status": "received",
+                "routineId": path.split("/")[-2],
+            } | body
+        route.fulfill(status=response.status, headers=headers, body=json.dumps(body))
+
+    page.route("**/api/**", reshape)
+    page.goto(f"{dev.url}/ui/#/routines")
+    expect(page.get_by_text("2 routines")).to_be_visible()
+    page.get_by_role("link", name="Publish report").click()
+    form = page.locator("form", has=page.get_by_role("heading", name="Add a trigger"))
+    form.get_by_label("Kind").select_option("webhook")
+    form.get_by_label("Signing mode").select_option("bearer")
+    form.get_by_role("button", name="Add trigger").click()
+    secret = page.locator(".secret .secret-value")
+    expect(secret).to_be_visible()
+    assert _fire_with(page.locator(".secret pre").inner_text()) == "202"
+    page.get_by_role("button", name="Run now").click()
+    page.get_by_role("dialog").get_by_role("button", name="Run", exact=True).click()
+    expect(page.get_by_role("status").filter(has_text="accepted")).to_contain_text("Run ")
+    page.unroute_all(behavior="ignoreErrors")
+    page.close()
