@@ -528,3 +528,24 @@ def test_the_console_reads_the_array_and_secret_material_shapes(context: Any, de
     expect(page.get_by_role("status").filter(has_text="accepted")).to_contain_text("Run ")
     page.unroute_all(behavior="ignoreErrors")
     page.close()
+
+
+@pytest.mark.parametrize(
+    "mode", ["bearer", "hmac_sha256", "standard_webhooks", "github", "stripe", "slack", "none"]
+)
+def test_the_curl_example_of_every_signing_mode_is_accepted(
+    page: Page, dev: Dev, mode: str
+) -> None:
+    created = dev.api(
+        "POST",
+        f"/api/routines/{dev.made['routine']}/triggers",
+        {"kind": "webhook", "signingMode": mode},
+    )
+    trigger = created.get("trigger", created)
+    secret = (created.get("secretMaterial") or {}).get("webhookSecret") or created.get("secret")
+    page.goto(f"{dev.url}/ui/#/routines")
+    snippet = page.evaluate(
+        "async ([mode, url, secret]) => (await import('./pages/curl.js')).signedCurl(mode, url, secret)",
+        [mode, trigger["publicUrl"], secret],
+    )
+    assert _fire_with(snippet) == "202", snippet
