@@ -108,7 +108,14 @@ def dev(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
             headers={"Authorization": f"Bearer {key.group(1)}"},
             timeout=10,
         ) as http:
-            yield Dev(process.url, company.group(1), key.group(1), http, shots)
+            yield Dev(
+                process.url,
+                company.group(1),
+                key.group(1),
+                http,
+                shots,
+                {"log": process.log_path, "key_in_banner": log.count(key.group(1))},
+            )
     finally:
         process.terminate()
 
@@ -549,3 +556,14 @@ def test_the_curl_example_of_every_signing_mode_is_accepted(
         [mode, trigger["publicUrl"], secret],
     )
     assert _fire_with(snippet) == "202", snippet
+
+
+def test_signing_out_forgets_the_key_and_the_server_never_logged_it(page: Page, dev: Dev) -> None:
+    page.goto(f"{dev.url}/ui/#/routines")
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_label("API key")).to_be_visible()
+    assert page.evaluate("sessionStorage.length") == 0
+    page.goto(f"{dev.url}/ui/#/runs")
+    expect(page.get_by_label("API key")).to_be_visible()
+    # Only the startup banner ever printed it; every request since kept it in a header.
+    assert dev.made["log"].read_text().count(dev.key) == dev.made["key_in_banner"]
