@@ -427,6 +427,21 @@ def test_phone_width_and_keyboard(page: Page, dev: Dev) -> None:
         expect(link).to_be_visible()
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
         shot(page, dev, "routines-phone")
+        for route in (
+            "runs",
+            "calendar",
+            "activity",
+            "chains",
+            "tasks",
+            f"routine/{dev.made['routine']}",
+        ):
+            page.goto(f"{dev.url}/ui/#/{route}")
+            expect(page.locator("h1")).to_be_visible()
+            expect(page.get_by_text("Loading…")).to_have_count(0)
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390, (route, width)
+        page.goto(f"{dev.url}/ui/#/routines")
+        expect(link).to_be_visible()
         # The keyboard alone reaches a routine: Tab to its link, Enter to open it.
         for _ in range(40):
             page.keyboard.press("Tab")
