@@ -22,14 +22,10 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from firehook.devservers import free_port
 from tests.processes import RoleProcess
-
-playwright_sync = pytest.importorskip("playwright.sync_api")
-Browser = playwright_sync.Browser
-Page = playwright_sync.Page
-expect = playwright_sync.expect
 
 pytestmark = pytest.mark.slow
 
@@ -130,7 +126,7 @@ class _ScreenshotNote:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with playwright_sync.sync_playwright() as playwright:
+    with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=_chromium(), args=["--no-sandbox"])
         yield chromium
         chromium.close()
