@@ -6,6 +6,7 @@ import { act, badge, duration, empty, errorBox, field, h, time } from "../dom.js
 const RETRYABLE = new Set(["failed", "timed_out"]);
 const CANCELLABLE = new Set(["received", "dispatched", "running", "retry_pending"]);
 const MAX_SHOWN = 500;
+const MAX_KEPT = 5000;
 
 export async function render(view) {
   const runs = new Map();
@@ -64,6 +65,7 @@ export async function render(view) {
   }
 
   function row(r) {
+    learnTitle(r.routineId);
     const ms = r.finishedAt ? new Date(r.finishedAt) - new Date(r.dispatchedAt || r.createdAt) : null;
     const actions = [];
     if (CANCELLABLE.has(r.status)) {
@@ -94,7 +96,8 @@ export async function render(view) {
       const data = event.data;
       if (!data || !data.runId) return;
       runs.set(data.runId, { ...(runs.get(data.runId) || {}), ...data });
-      learnTitle(data.routineId);
+      // The stream starts at the company's first event: keep the latest runs only.
+      if (runs.size > MAX_KEPT) runs.delete(runs.keys().next().value);
       schedule();
     },
     onState(state, error) {
