@@ -133,6 +133,8 @@ def _run_dev(args: argparse.Namespace) -> int:
     configure_logging(settings.log_format, settings.log_level)
     asyncio.run(prepare_dev_store(settings))
     app = build_dev_app(settings)
+    if settings.console_enabled:
+        print(f"Firehook console: http://{settings.host}:{settings.port}/ui/", flush=True)
     _tune_gc()
     uvicorn.run(
         app,

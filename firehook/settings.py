@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     public_base_url: str | None = None
+    # The web console at /ui/ of every role that serves the API.
+    console_enabled: bool = True
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"
 
