@@ -89,6 +89,12 @@ SecretParams = Annotated[
     dict[ParamKey, Annotated[str, Field(max_length=10_000)]], Field(max_length=100)
 ]
 
+DefaultPayload = Annotated[dict[ParamKey, Any], Field(max_length=200)]
+_DEFAULT_PAYLOAD_DOC = (
+    "Merged under the payload of every fire: a key the fire's payload also sets takes the "
+    "fire's value."
+)
+
 
 class _RoutineFields(ApiModel):
     description: LongText | None = None
@@ -110,6 +116,7 @@ class _RoutineFields(ApiModel):
     )
     condition: Condition | None = None
     delivery: Delivery | None = None
+    default_payload: DefaultPayload | None = Field(default=None, description=_DEFAULT_PAYLOAD_DOC)
 
 
 class RoutineCreate(_RoutineFields):
@@ -160,6 +167,9 @@ class RoutinePatch(ApiModel):
     )
     condition: Condition | None = None
     delivery: Delivery | None = None
+    default_payload: DefaultPayload | None = Field(
+        default=None, description="Replaces the default payload; null or {} removes it."
+    )
 
     model_config = ConfigDict(json_schema_extra=null_refused_in_schema(_NOT_NULL))
 
@@ -196,6 +206,7 @@ class Routine(ResponseModel):
     )
     condition: ConditionView | None = None
     delivery: Delivery | None = None
+    default_payload: dict[str, Any] = Field(default_factory=dict, description=_DEFAULT_PAYLOAD_DOC)
     run_count: int | None = Field(default=None, description="Runs that executed (seed 004).")
     success_count: int | None = None
     failure_count: int | None = Field(default=None, description="Failed or timed out.")

@@ -1,7 +1,7 @@
 """repair routines and triggers left unreadable by null updates
 
 Revision ID: edge_json
-Revises: 0002
+Revises: 0003
 
 A PATCH used to store JSON null for a routine's `retry` or `dispatch`, and SQL
 NULL for a webhook trigger's `signingMode` or `replayWindowSec`; such a row failed
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "edge_json"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
