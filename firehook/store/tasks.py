@@ -79,6 +79,27 @@ async def routines_of_task(
     return result.mappings().all()
 
 
+async def find_routine_of_task(
+    conn: AsyncConnection, task_id: str, title: str, *, lock: bool = False
+) -> RowMapping | None:
+    """The task's routine (not archived, not its one-shot routine) with this title; with
+    `lock`, first take the task row's lock (PostgreSQL) so that two writers naming
+    routines of one task queue behind each other."""
+    if lock and conn.dialect.name == "postgresql":
+        await conn.execute(select(tasks.c.id).where(tasks.c.id == task_id).with_for_update())
+    result = await conn.execute(
+        select(routines)
+        .where(
+            routines.c.task_id == task_id,
+            routines.c.title == title,
+            routines.c.status != "archived",
+            routines.c.one_shot.is_not(True),
+        )
+        .order_by(routines.c.created_at, routines.c.id)
+    )
+    return result.mappings().first()
+
+
 async def refresh_trigger_conditions(conn: AsyncConnection, routine_id: str) -> None:
     """Copy the conditions of a routine's triggers onto the routine (`trigger_conditions`)."""
     if conn.dialect.name == "postgresql":

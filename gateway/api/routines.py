@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -17,8 +19,9 @@ from gateway.access import (
     load_routine,
     require_assignment,
     require_routine_manager,
+    require_task_in_collection,
 )
-from gateway.api.tasks import routine_task_columns
+from gateway.api.tasks import require_unique_title_in_task, routine_task_columns
 from gateway.changes import routine_changed
 from gateway.http import model_response, parse_body, validate
 from gateway.routing import Api, QueryParam
@@ -85,6 +88,7 @@ async def list_routines(request: Request) -> Response:
             descending=query.sort.startswith("-"),
             limit=query.limit,
             offset=query.offset,
+            collection=principal.collection,
         )
         extras = await routine_extras(conn, ctx.secrets, rows)
     page = RoutineList(
@@ -130,6 +134,9 @@ async def create_routine(request: Request) -> Response:
             company_id=company["id"],
             dispatch_given="dispatch" in body.model_fields_set,
         )
+        await require_task_in_collection(conn, principal, values["task_id"])
+        if body.status is not RoutineStatus.ARCHIVED:
+            await require_unique_title_in_task(conn, values["task_id"], body.title, values["id"])
         secret = _new_dispatch_secret(ctx, values)
         await store.insert_routine(conn, values)
         row = await store.get_routine(conn, values["id"])
@@ -245,38 +252,7 @@ async def _update(
     routine_id = request.path_params["routineId"]
     async with ctx.db.write() as conn:
         routine = await load_routine(conn, principal, routine_id)
-        require_routine_manager(principal, routine)
-        principal_changes = await routine_task_columns(
-            conn, ctx, principal_changes, company_id=routine["company_id"], routine=routine
-        )
-        changes = {k: v for k, v in principal_changes.items() if routine[k] != v}
-        if "assignee_agent_id" in changes:
-            require_assignment(principal, changes["assignee_agent_id"])
-        current = RoutineStatus(routine["status"])
-        if current is RoutineStatus.ARCHIVED and (
-            changes or principal_changes.get("status") != RoutineStatus.ARCHIVED
-        ):
-            raise Conflict(
-                "routine is archived; archived routines cannot be changed or reactivated"
-            )
-        target = RoutineStatus(changes.get("status", current))
-        if not can_transition(current, target):
-            raise Conflict(f"routine cannot go from {current} to {target}")
-        secret = None
-        if "dispatch" in changes:
-            merged = {"id": routine["id"], "dispatch_secret_enc": routine["dispatch_secret_enc"]}
-            merged["dispatch"] = changes["dispatch"]
-            secret = _new_dispatch_secret(ctx, merged)
-            if secret is not None:
-                changes["dispatch_secret_enc"] = merged["dispatch_secret_enc"]
-        if changes:
-            now = ctx.clock()
-            changes["updated_at"] = now
-            if target is RoutineStatus.ARCHIVED:
-                changes["archived_at"] = now
-            await store.update_routine(conn, routine["id"], changes)
-            if current is RoutineStatus.PAUSED and target is RoutineStatus.ACTIVE:
-                await reschedule_routine_triggers(conn, dict(routine) | changes, now, resumed=True)
+        secret = await change_routine(conn, ctx, principal, routine, principal_changes)
         row = await store.get_routine(conn, routine["id"])
         triggers = await store.list_triggers(conn, [routine["id"]])
         assert row is not None
@@ -290,3 +266,51 @@ async def _update(
         extras=extras[routine["id"]],
     )
     return model_response(view)
+
+
+async def change_routine(
+    conn: AsyncConnection,
+    ctx: Context,
+    principal: Principal,
+    routine: RowMapping,
+    principal_changes: dict[str, Any],
+) -> str | None:
+    """Apply a patch (column values) to a routine the principal may see, in the caller's
+    transaction; the new http dispatch signing secret, when the patch made one. The caller
+    calls `routine_changed` once committed."""
+    require_routine_manager(principal, routine)
+    principal_changes = await routine_task_columns(
+        conn, ctx, principal_changes, company_id=routine["company_id"], routine=routine
+    )
+    changes = {k: v for k, v in principal_changes.items() if routine[k] != v}
+    if "assignee_agent_id" in changes:
+        require_assignment(principal, changes["assignee_agent_id"])
+    if "task_id" in changes:
+        await require_task_in_collection(conn, principal, changes["task_id"])
+    current = RoutineStatus(routine["status"])
+    if current is RoutineStatus.ARCHIVED and (
+        changes or principal_changes.get("status") != RoutineStatus.ARCHIVED
+    ):
+        raise Conflict("routine is archived; archived routines cannot be changed or reactivated")
+    target = RoutineStatus(changes.get("status", current))
+    if not can_transition(current, target):
+        raise Conflict(f"routine cannot go from {current} to {target}")
+    if target is not RoutineStatus.ARCHIVED and ("title" in changes or "task_id" in changes):
+        merged = dict(routine) | changes
+        await require_unique_title_in_task(conn, merged["task_id"], merged["title"], routine["id"])
+    secret = None
+    if "dispatch" in changes:
+        merged = {"id": routine["id"], "dispatch_secret_enc": routine["dispatch_secret_enc"]}
+        merged["dispatch"] = changes["dispatch"]
+        secret = _new_dispatch_secret(ctx, merged)
+        if secret is not None:
+            changes["dispatch_secret_enc"] = merged["dispatch_secret_enc"]
+    if changes:
+        now = ctx.clock()
+        changes["updated_at"] = now
+        if target is RoutineStatus.ARCHIVED:
+            changes["archived_at"] = now
+        await store.update_routine(conn, routine["id"], changes)
+        if current is RoutineStatus.PAUSED and target is RoutineStatus.ACTIVE:
+            await reschedule_routine_triggers(conn, dict(routine) | changes, now, resumed=True)
+    return secret

@@ -8,10 +8,11 @@ from typing import Any
 from pydantic import TypeAdapter
 from pydantic.alias_generators import to_camel as _camel
 from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import Response
 
-from firehook.context import context_of
+from firehook.context import Context, context_of
 from firehook.ids import new_id, new_public_id
 from firehook.store import routines as store
 from firehook.store import tasks as task_store
@@ -100,7 +101,23 @@ async def create_trigger(request: Request) -> Response:
     if not isinstance(data, dict):
         raise ValidationFailed("request body must be a JSON object")
     body = validate(_create_adapter, data)
-    now, trigger_id = ctx.clock(), new_id()
+    values, secret = new_trigger_values(ctx, routine, body, ctx.clock())
+    async with ctx.db.write() as conn:
+        await save_new_trigger(conn, values)
+        row = await store.get_trigger(conn, values["id"])
+    assert row is not None
+    trigger_changed(ctx, row["public_id"])
+    return model_response(
+        trigger_view(row, ctx, routine_status=routine["status"], secret=secret), 201
+    )
+
+
+def new_trigger_values(
+    ctx: Context, routine: RowMapping, body: Any, now: datetime
+) -> tuple[dict[str, Any], str | None]:
+    """The stored values of a new trigger of a `TriggerCreate` body, and its webhook secret
+    in clear (shown once); a schedule that can never fire is a 400."""
+    trigger_id = new_id()
     values: dict[str, Any] = {
         "id": trigger_id,
         "routine_id": routine["id"],
@@ -128,17 +145,16 @@ async def create_trigger(request: Request) -> Response:
             "secret_enc": ctx.secrets.encrypt(secret, trigger_id.encode()),
             "last_rotated_at": now,
         }
-    async with ctx.db.write() as conn:
-        await store.insert_trigger(conn, values)
-        await store.refresh_routine_next_run(conn, routine["id"], now)
-        if values["condition"] is not None:
-            await task_store.refresh_trigger_conditions(conn, routine["id"])
-        row = await store.get_trigger(conn, trigger_id)
-    assert row is not None
-    trigger_changed(ctx, row["public_id"])
-    return model_response(
-        trigger_view(row, ctx, routine_status=routine["status"], secret=secret), 201
-    )
+    return values, secret
+
+
+async def save_new_trigger(conn: AsyncConnection, values: dict[str, Any]) -> None:
+    """Insert a trigger and bring its routine's copies (next run, conditions) up to date;
+    the caller calls `trigger_changed` once committed."""
+    await store.insert_trigger(conn, values)
+    await store.refresh_routine_next_run(conn, values["routine_id"], values["created_at"])
+    if values["condition"] is not None:
+        await task_store.refresh_trigger_conditions(conn, values["routine_id"])
 
 
 @api.operation(
@@ -160,22 +176,33 @@ async def patch_trigger(request: Request) -> Response:
         trigger, routine = await load_trigger(conn, principal, request.path_params["triggerId"])
         require_routine_manager(principal, routine)
         _require_mutable(routine)
-        changes = _trigger_changes(trigger, body)
-        if changes:
-            now = ctx.clock()
-            changes["updated_at"] = now
-            if trigger["kind"] == TriggerKind.SCHEDULE:
-                merged = dict(trigger) | changes
-                enabled = merged["enabled"]
-                changes["next_run_at"] = _next_run(merged, now) if enabled else None
-            await store.update_trigger(conn, trigger["id"], changes)
-            await store.refresh_routine_next_run(conn, routine["id"], now)
-            if "condition" in changes:
-                await task_store.refresh_trigger_conditions(conn, routine["id"])
+        await apply_trigger_patch(conn, ctx.clock(), trigger, routine, body)
         row = await store.get_trigger(conn, trigger["id"])
     assert row is not None
     trigger_changed(ctx, trigger["public_id"])
     return model_response(trigger_view(row, ctx, routine_status=routine["status"]))
+
+
+async def apply_trigger_patch(
+    conn: AsyncConnection,
+    now: datetime,
+    trigger: RowMapping,
+    routine: RowMapping,
+    body: TriggerPatch,
+) -> None:
+    """Apply a patch to a trigger in the caller's transaction; a schedule change takes
+    effect from the next fire (a run under way is left alone)."""
+    changes = _trigger_changes(trigger, body)
+    if not changes:
+        return
+    changes["updated_at"] = now
+    if trigger["kind"] == TriggerKind.SCHEDULE:
+        merged = dict(trigger) | changes
+        changes["next_run_at"] = _next_run(merged, now) if merged["enabled"] else None
+    await store.update_trigger(conn, trigger["id"], changes)
+    await store.refresh_routine_next_run(conn, routine["id"], now)
+    if "condition" in changes:
+        await task_store.refresh_trigger_conditions(conn, routine["id"])
 
 
 def _trigger_changes(trigger: RowMapping, body: TriggerPatch) -> dict[str, Any]:
@@ -220,12 +247,17 @@ async def delete_trigger(request: Request) -> Response:
         trigger, routine = await load_trigger(conn, principal, request.path_params["triggerId"])
         require_routine_manager(principal, routine)
         _require_mutable(routine)
-        await store.delete_trigger(conn, trigger["id"])
-        await store.refresh_routine_next_run(conn, routine["id"], ctx.clock())
-        if trigger["condition"] is not None:
-            await task_store.refresh_trigger_conditions(conn, routine["id"])
+        await remove_trigger(conn, ctx.clock(), trigger)
     trigger_changed(ctx, trigger["public_id"])
     return Response(status_code=204)
+
+
+async def remove_trigger(conn: AsyncConnection, now: datetime, trigger: RowMapping) -> None:
+    """Delete a trigger in the caller's transaction and update its routine's copies."""
+    await store.delete_trigger(conn, trigger["id"])
+    await store.refresh_routine_next_run(conn, trigger["routine_id"], now)
+    if trigger["condition"] is not None:
+        await task_store.refresh_trigger_conditions(conn, trigger["routine_id"])
 
 
 @api.operation(
