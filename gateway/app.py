@@ -11,6 +11,7 @@ from starlette.applications import Starlette
 from firehook.context import Context
 from gateway import health, webhooks
 from gateway.api import chains, companies, routines, runs, scheduling, stats, tasks, triggers
+from gateway.compat import mise
 from gateway.http import EXCEPTION_HANDLERS
 from gateway.openapi import openapi_document
 from gateway.routing import Api
@@ -27,6 +28,7 @@ MANAGEMENT_APIS: tuple[Api, ...] = (
     chains.api,
     stats.api,
     scheduling.api,
+    mise.api,
 )
 
 

@@ -116,34 +116,47 @@ async def create_routine(request: Request) -> Response:
     async with ctx.db.read() as conn:
         company = await load_company(conn, principal, request.path_params["companyId"])
     body = await parse_body(request, RoutineCreate)
+    async with ctx.db.write() as conn:
+        row, secret = await add_routine(conn, ctx, principal, company["id"], body)
+        extras = await routine_extras(conn, ctx.secrets, [row])
+    view = routine_view(row, [], ctx, dispatch_signing_secret=secret, extras=extras[row["id"]])
+    return model_response(view, 201)
+
+
+async def add_routine(
+    conn: AsyncConnection,
+    ctx: Context,
+    principal: Principal,
+    company_id: str,
+    body: RoutineCreate,
+    *,
+    one_shot: bool = False,
+) -> tuple[RowMapping, str | None]:
+    """Insert a routine of the company in the caller's transaction: the row, and its http
+    dispatch signing secret when it has one (shown once). `one_shot` makes it the task's
+    one-shot routine, which carries the task's direct runs."""
     require_assignment(principal, body.assignee_agent_id)
     now = ctx.clock()
     values = _columns(body)
     values |= {
         "id": new_id(),
-        "company_id": company["id"],
+        "company_id": company_id,
         "created_at": now,
         "updated_at": now,
         "archived_at": now if body.status is RoutineStatus.ARCHIVED else None,
+        "one_shot": True if one_shot else None,
     }
-    async with ctx.db.write() as conn:
-        values = await routine_task_columns(
-            conn,
-            ctx,
-            values,
-            company_id=company["id"],
-            dispatch_given="dispatch" in body.model_fields_set,
-        )
-        await require_task_in_collection(conn, principal, values["task_id"])
-        if body.status is not RoutineStatus.ARCHIVED:
-            await require_unique_title_in_task(conn, values["task_id"], body.title, values["id"])
-        secret = _new_dispatch_secret(ctx, values)
-        await store.insert_routine(conn, values)
-        row = await store.get_routine(conn, values["id"])
-        assert row is not None
-        extras = await routine_extras(conn, ctx.secrets, [row])
-    view = routine_view(row, [], ctx, dispatch_signing_secret=secret, extras=extras[row["id"]])
-    return model_response(view, 201)
+    values = await routine_task_columns(
+        conn, ctx, values, company_id=company_id, dispatch_given="dispatch" in body.model_fields_set
+    )
+    await require_task_in_collection(conn, principal, values["task_id"])
+    if body.status is not RoutineStatus.ARCHIVED and not one_shot:
+        await require_unique_title_in_task(conn, values["task_id"], body.title, values["id"])
+    secret = _new_dispatch_secret(ctx, values)
+    await store.insert_routine(conn, values)
+    row = await store.get_routine(conn, values["id"])
+    assert row is not None
+    return row, secret
 
 
 def _new_dispatch_secret(ctx: Context, values: dict[str, Any]) -> str | None:
