@@ -97,10 +97,17 @@ async def require_task_in_collection(
         raise ValidationFailed("taskId: task not found", {"taskId": "task not found"})
 
 
-async def load_company(conn: AsyncConnection, principal: Principal, company_id: str) -> RowMapping:
+async def load_company(
+    conn: AsyncConnection, principal: Principal, company_id: str, *, collection_scoped: bool = False
+) -> RowMapping:
+    """The company, or 404. A collection-bound key reaches only the company-wide operations
+    that narrow what they answer to its collection (`collection_scoped`): the others (stats,
+    chains, the event stream) span every collection, so they are 404 to it."""
     if not is_uuid(company_id):
         raise NotFound("company not found")
     require_company(principal, company_id)
+    if principal.collection is not None and not collection_scoped:
+        raise NotFound("company not found")
     company = await accounts.get_company(conn, company_id)
     if company is None:
         raise NotFound("company not found")

@@ -46,7 +46,9 @@ async def get_company(request: Request) -> Response:
     principal = await authenticate(request)
     ctx = context_of(request)
     async with ctx.db.read() as conn:
-        row = await load_company(conn, principal, request.path_params["companyId"])
+        row = await load_company(
+            conn, principal, request.path_params["companyId"], collection_scoped=True
+        )
     return model_response(Company.model_validate(dict(row)))
 
 
@@ -64,7 +66,9 @@ async def create_api_key(request: Request) -> Response:
     principal = await authenticate(request)
     ctx = context_of(request)
     async with ctx.db.read() as conn:
-        company = await load_company(conn, principal, request.path_params["companyId"])
+        company = await load_company(
+            conn, principal, request.path_params["companyId"], collection_scoped=True
+        )
     require_board(principal)
     body = await parse_body(request, ApiKeyCreate)
     collection = body.collection if body.collection is not None else principal.collection

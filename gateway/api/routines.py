@@ -79,7 +79,9 @@ async def list_routines(request: Request) -> Response:
         if value is not None
     }
     async with ctx.db.read() as conn:
-        company = await load_company(conn, principal, request.path_params["companyId"])
+        company = await load_company(
+            conn, principal, request.path_params["companyId"], collection_scoped=True
+        )
         rows, total = await store.list_routines(
             conn,
             company["id"],
@@ -114,7 +116,9 @@ async def create_routine(request: Request) -> Response:
     principal = await authenticate(request)
     ctx = context_of(request)
     async with ctx.db.read() as conn:
-        company = await load_company(conn, principal, request.path_params["companyId"])
+        company = await load_company(
+            conn, principal, request.path_params["companyId"], collection_scoped=True
+        )
     body = await parse_body(request, RoutineCreate)
     async with ctx.db.write() as conn:
         row, secret = await add_routine(conn, ctx, principal, company["id"], body)
@@ -308,7 +312,8 @@ async def change_routine(
     target = RoutineStatus(changes.get("status", current))
     if not can_transition(current, target):
         raise Conflict(f"routine cannot go from {current} to {target}")
-    if target is not RoutineStatus.ARCHIVED and ("title" in changes or "task_id" in changes):
+    renamed = "title" in changes or "task_id" in changes
+    if renamed and target is not RoutineStatus.ARCHIVED and not routine["one_shot"]:
         merged = dict(routine) | changes
         await require_unique_title_in_task(conn, merged["task_id"], merged["title"], routine["id"])
     secret = None

@@ -91,7 +91,9 @@ async def create_task(request: Request) -> Response:
     principal = await authenticate(request)
     ctx = context_of(request)
     async with ctx.db.read() as conn:
-        company = await load_company(conn, principal, request.path_params["companyId"])
+        company = await load_company(
+            conn, principal, request.path_params["companyId"], collection_scoped=True
+        )
     require_board(principal)
     body = await parse_body(request, TaskCreate)
     if principal.collection is not None and body.collection is None:
@@ -133,7 +135,9 @@ async def list_tasks(request: Request) -> Response:
         # A bound key lists its own collection; asking for another finds nothing.
         collection = principal.collection if collection in (None, principal.collection) else None
     async with ctx.db.read() as conn:
-        company = await load_company(conn, principal, request.path_params["companyId"])
+        company = await load_company(
+            conn, principal, request.path_params["companyId"], collection_scoped=True
+        )
         rows, total = await store.list_tasks(
             conn, company["id"], collection=collection, limit=query.limit, offset=query.offset
         )

@@ -123,7 +123,7 @@ async def _load_task(
 ) -> RowMapping:
     """The company's task `name` in `collection`: 404 also outside the key's collection."""
     task = None
-    if principal.company_id is not None:
+    if principal.company_id is not None and _storable(collection) and _storable(name):
         task = await task_store.find_task(conn, principal.company_id, collection, name)
     if task is None or not task_visible(principal, task):
         raise NotFound("task not found")
@@ -135,7 +135,15 @@ async def _task_of(conn: AsyncConnection, request: Request, principal: Principal
     return await _load_task(conn, principal, params["collection"], params["task"])
 
 
+def _storable(name: str) -> bool:
+    """Whether a name from the path can name anything stored (no NUL, which PostgreSQL
+    refuses even in a comparison; not longer than names are)."""
+    return 0 < len(name) <= 200 and "\x00" not in name
+
+
 async def _load_routine(conn: AsyncConnection, task: RowMapping, name: str) -> RowMapping:
+    if not _storable(name):
+        raise NotFound("routine not found")
     routine = await task_store.find_routine_of_task(conn, task["id"], name)
     if routine is None:
         raise NotFound("routine not found")

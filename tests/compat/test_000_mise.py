@@ -399,6 +399,10 @@ async def test_a_key_bound_to_another_collection_gets_404(
         response = await client.request(method, path, json=body, headers=outsider)
         assert response.status_code == 404, (method, path, response.text)
         assert response.json()["code"] == "NOT_FOUND"
+    # Company-wide answers span collections: not for a bound key.
+    for path in ["calendar", "heatmap", "events", "chains"]:
+        spanning = await client.get(f"/api/companies/{tenant.company_id}/{path}", headers=outsider)
+        assert spanning.status_code == 404, path
     native = await client.get(f"/api/companies/{tenant.company_id}/routines", headers=outsider)
     assert native.json()["data"] == []
     tasks = await client.get(f"/api/companies/{tenant.company_id}/tasks", headers=outsider)
