@@ -5,6 +5,8 @@ substituted), each troubleshooting case, and visibility across the native API.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import os
 import sys
 from collections.abc import AsyncIterator
@@ -16,12 +18,11 @@ import orjson
 import pytest
 from sqlalchemy import select
 
-from firehook.bootstrap import issue_api_key
+from firehook.cli import main
 from firehook.context import Context
 from firehook.store.tables import runs
 from gateway import create_app
 from scheduler import Ticker
-from schemas.common import Role
 from tests.conftest import FakeClock, Tenant, routine_body
 from tests.servers import serve
 
@@ -253,8 +254,13 @@ async def test_curl_pause_and_resume(server: str, tenant: Tenant, task: dict[str
 
 async def test_curl_patch_cadence(server: str, tenant: Tenant, task: dict[str, Any]) -> None:
     created = (await curl(CURL_CREATE, server, tenant.board))[1]
+    running = (await curl(CURL_RUN_NOW, server, tenant.board))[1]
     status, patched = await curl(CURL_PATCH, server, tenant.board)
     assert status == 200, patched
+    # The run under way is left alone; only the next fire follows the new cadence.
+    async with httpx.AsyncClient(headers=board(tenant)) as http:
+        poll = f"{server}{url('trajectories', COLLECTION, TASK, running['trajectory_id'])}"
+        assert (await http.get(poll)).json()["status"] == "dispatched"
     assert patched["cadence"] == {
         "type": "daily",
         "hour_utc": 13,
@@ -365,8 +371,21 @@ async def test_hourly_minute_defaults_to_zero(
     assert timedelta(0) < next_run - datetime.now(UTC) <= timedelta(hours=1)
 
 
+async def cli_key(monkeypatch: pytest.MonkeyPatch, ctx: Context, *args: str) -> tuple[int, str]:
+    """`firehook keys create ...` on the test's database: exit code and what it printed."""
+    monkeypatch.setenv("FIREHOOK_DATABASE_URL", ctx.settings.database_url)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        code = await asyncio.to_thread(main, ["keys", "create", *args])
+    return code, out.getvalue().strip()
+
+
 async def test_a_key_bound_to_another_collection_gets_404(
-    client: httpx.AsyncClient, tenant: Tenant, task: dict[str, Any], ctx: Context
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    task: dict[str, Any],
+    ctx: Context,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     created = await create(client, tenant)
     other = await client.post(
@@ -376,9 +395,19 @@ async def test_a_key_bound_to_another_collection_gets_404(
     )
     assert other.status_code == 201 and other.json()["collection"] == "other-org"
     # The CLI's way: `firehook keys create --role board --collection my-org`.
-    own = await issue_api_key(
-        ctx.db, Role.BOARD, company_id=tenant.company_id, collection=COLLECTION
+    code, own = await cli_key(
+        monkeypatch,
+        ctx,
+        "--role",
+        "board",
+        "--company",
+        tenant.company_id,
+        "--collection",
+        COLLECTION,
     )
+    assert code == 0 and own.startswith("fhk_")
+    code, refused = await cli_key(monkeypatch, ctx, "--role", "admin", "--collection", COLLECTION)
+    assert code == 2 and "--collection" in refused
     outsider = Tenant.auth(other.json()["key"])
     for method, path in [
         ("GET", ROUTINE),
@@ -408,7 +437,7 @@ async def test_a_key_bound_to_another_collection_gets_404(
     tasks = await client.get(f"/api/companies/{tenant.company_id}/tasks", headers=outsider)
     assert tasks.json()["data"] == []
     # A key bound to the routine's collection sees it everywhere.
-    insider = Tenant.auth(own.key)
+    insider = Tenant.auth(own)
     assert (await client.get(ROUTINE, headers=insider)).json()["id"] == created["id"]
     listed = await client.get(f"/api/companies/{tenant.company_id}/routines", headers=insider)
     assert [r["id"] for r in listed.json()["data"]] == [created["id"]]
