@@ -120,8 +120,10 @@ async def create_routine(request: Request) -> Response:
             conn, principal, request.path_params["companyId"], collection_scoped=True
         )
     body = await parse_body(request, RoutineCreate)
+    require_assignment(principal, body.assignee_agent_id)
     async with ctx.db.write() as conn:
-        row, secret = await add_routine(conn, ctx, principal, company["id"], body)
+        await require_task_in_collection(conn, principal, body.task_id)
+        row, secret = await add_routine(conn, ctx, company["id"], body)
         extras = await routine_extras(conn, ctx.secrets, [row])
     view = routine_view(row, [], ctx, dispatch_signing_secret=secret, extras=extras[row["id"]])
     return model_response(view, 201)
@@ -130,16 +132,14 @@ async def create_routine(request: Request) -> Response:
 async def add_routine(
     conn: AsyncConnection,
     ctx: Context,
-    principal: Principal,
     company_id: str,
     body: RoutineCreate,
     *,
     one_shot: bool = False,
 ) -> tuple[RowMapping, str | None]:
-    """Insert a routine of the company in the caller's transaction: the row, and its http
-    dispatch signing secret when it has one (shown once). `one_shot` makes it the task's
-    one-shot routine, which carries the task's direct runs."""
-    require_assignment(principal, body.assignee_agent_id)
+    """Insert a routine of the company made from `body`: its row, and the signing secret of
+    its HTTP dispatch when one was made (shown once). `one_shot` makes it the task's
+    one-shot routine, which carries the task's direct runs (seed 000)."""
     now = ctx.clock()
     values = _columns(body)
     values |= {
@@ -151,9 +151,12 @@ async def add_routine(
         "one_shot": True if one_shot else None,
     }
     values = await routine_task_columns(
-        conn, ctx, values, company_id=company_id, dispatch_given="dispatch" in body.model_fields_set
+        conn,
+        ctx,
+        values,
+        company_id=company_id,
+        dispatch_given="dispatch" in body.model_fields_set,
     )
-    await require_task_in_collection(conn, principal, values["task_id"])
     if body.status is not RoutineStatus.ARCHIVED and not one_shot:
         await require_unique_title_in_task(conn, values["task_id"], body.title, values["id"])
     secret = _new_dispatch_secret(ctx, values)
@@ -266,21 +269,14 @@ async def _update(
     request: Request, principal_changes: dict[str, Any], principal: Principal
 ) -> Response:
     ctx = context_of(request)
-    routine_id = request.path_params["routineId"]
     async with ctx.db.write() as conn:
-        routine = await load_routine(conn, principal, routine_id)
-        secret = await change_routine(conn, ctx, principal, routine, principal_changes)
-        row = await store.get_routine(conn, routine["id"])
-        triggers = await store.list_triggers(conn, [routine["id"]])
-        assert row is not None
+        row, triggers, secret = await change_routine(
+            conn, ctx, principal, request.path_params["routineId"], principal_changes
+        )
         extras = await routine_extras(conn, ctx.secrets, [row])
-    routine_changed(ctx, routine["id"])
+    routine_changed(ctx, row["id"])
     view = routine_view(
-        row,
-        triggers[routine["id"]],
-        ctx,
-        dispatch_signing_secret=secret,
-        extras=extras[routine["id"]],
+        row, triggers, ctx, dispatch_signing_secret=secret, extras=extras[row["id"]]
     )
     return model_response(view)
 
@@ -289,12 +285,13 @@ async def change_routine(
     conn: AsyncConnection,
     ctx: Context,
     principal: Principal,
-    routine: RowMapping,
+    routine_id: str,
     principal_changes: dict[str, Any],
-) -> str | None:
-    """Apply a patch (column values) to a routine the principal may see, in the caller's
-    transaction; the new http dispatch signing secret, when the patch made one. The caller
-    calls `routine_changed` once committed."""
+) -> tuple[RowMapping, list[RowMapping], str | None]:
+    """Apply column changes to a routine under the lifecycle and access rules: its row, its
+    triggers, and a new dispatch signing secret when one was made. The caller announces the
+    change (`routine_changed`) once the transaction commits."""
+    routine = await load_routine(conn, principal, routine_id)
     require_routine_manager(principal, routine)
     principal_changes = await routine_task_columns(
         conn, ctx, principal_changes, company_id=routine["company_id"], routine=routine
@@ -331,4 +328,7 @@ async def change_routine(
         await store.update_routine(conn, routine["id"], changes)
         if current is RoutineStatus.PAUSED and target is RoutineStatus.ACTIVE:
             await reschedule_routine_triggers(conn, dict(routine) | changes, now, resumed=True)
-    return secret
+    row = await store.get_routine(conn, routine["id"])
+    triggers = await store.list_triggers(conn, [routine["id"]])
+    assert row is not None
+    return row, triggers[routine["id"]], secret

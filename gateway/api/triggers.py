@@ -28,6 +28,7 @@ from schemas.conditions import Condition
 from schemas.cron import InvalidSchedule
 from schemas.errors import Conflict, ValidationFailed
 from schemas.triggers import (
+    ApiTriggerCreate,
     RotateSecret,
     ScheduleTriggerCreate,
     Trigger,
@@ -101,23 +102,23 @@ async def create_trigger(request: Request) -> Response:
     if not isinstance(data, dict):
         raise ValidationFailed("request body must be a JSON object")
     body = validate(_create_adapter, data)
-    values, secret = new_trigger_values(ctx, routine, body, ctx.clock())
     async with ctx.db.write() as conn:
-        await save_new_trigger(conn, values)
-        row = await store.get_trigger(conn, values["id"])
-    assert row is not None
+        row, secret = await add_trigger(conn, ctx, routine, body)
     trigger_changed(ctx, row["public_id"])
     return model_response(
         trigger_view(row, ctx, routine_status=routine["status"], secret=secret), 201
     )
 
 
-def new_trigger_values(
-    ctx: Context, routine: RowMapping, body: Any, now: datetime
-) -> tuple[dict[str, Any], str | None]:
-    """The stored values of a new trigger of a `TriggerCreate` body, and its webhook secret
-    in clear (shown once); a schedule that can never fire is a 400."""
-    trigger_id = new_id()
+async def add_trigger(
+    conn: AsyncConnection,
+    ctx: Context,
+    routine: RowMapping,
+    body: ScheduleTriggerCreate | WebhookTriggerCreate | ApiTriggerCreate,
+) -> tuple[RowMapping, str | None]:
+    """Insert a trigger of the routine: its row, and its webhook secret (shown once). The
+    caller announces it (`trigger_changed`) once the transaction commits."""
+    now, trigger_id = ctx.clock(), new_id()
     values: dict[str, Any] = {
         "id": trigger_id,
         "routine_id": routine["id"],
@@ -145,16 +146,13 @@ def new_trigger_values(
             "secret_enc": ctx.secrets.encrypt(secret, trigger_id.encode()),
             "last_rotated_at": now,
         }
-    return values, secret
-
-
-async def save_new_trigger(conn: AsyncConnection, values: dict[str, Any]) -> None:
-    """Insert a trigger and bring its routine's copies (next run, conditions) up to date;
-    the caller calls `trigger_changed` once committed."""
     await store.insert_trigger(conn, values)
-    await store.refresh_routine_next_run(conn, values["routine_id"], values["created_at"])
+    await store.refresh_routine_next_run(conn, routine["id"], now)
     if values["condition"] is not None:
-        await task_store.refresh_trigger_conditions(conn, values["routine_id"])
+        await task_store.refresh_trigger_conditions(conn, routine["id"])
+    row = await store.get_trigger(conn, trigger_id)
+    assert row is not None
+    return row, secret
 
 
 @api.operation(
@@ -175,34 +173,36 @@ async def patch_trigger(request: Request) -> Response:
     async with ctx.db.write() as conn:
         trigger, routine = await load_trigger(conn, principal, request.path_params["triggerId"])
         require_routine_manager(principal, routine)
-        _require_mutable(routine)
-        await apply_trigger_patch(conn, ctx.clock(), trigger, routine, body)
-        row = await store.get_trigger(conn, trigger["id"])
-    assert row is not None
+        row = await change_trigger(conn, ctx, trigger, routine, body)
     trigger_changed(ctx, trigger["public_id"])
     return model_response(trigger_view(row, ctx, routine_status=routine["status"]))
 
 
-async def apply_trigger_patch(
+async def change_trigger(
     conn: AsyncConnection,
-    now: datetime,
+    ctx: Context,
     trigger: RowMapping,
     routine: RowMapping,
     body: TriggerPatch,
-) -> None:
-    """Apply a patch to a trigger in the caller's transaction; a schedule change takes
-    effect from the next fire (a run under way is left alone)."""
+) -> RowMapping:
+    """Apply a patch to a trigger of a routine that is not archived; its row after. The
+    caller announces it (`trigger_changed`) once the transaction commits."""
+    _require_mutable(routine)
     changes = _trigger_changes(trigger, body)
-    if not changes:
-        return
-    changes["updated_at"] = now
-    if trigger["kind"] == TriggerKind.SCHEDULE:
-        merged = dict(trigger) | changes
-        changes["next_run_at"] = _next_run(merged, now) if merged["enabled"] else None
-    await store.update_trigger(conn, trigger["id"], changes)
-    await store.refresh_routine_next_run(conn, routine["id"], now)
-    if "condition" in changes:
-        await task_store.refresh_trigger_conditions(conn, routine["id"])
+    if changes:
+        now = ctx.clock()
+        changes["updated_at"] = now
+        if trigger["kind"] == TriggerKind.SCHEDULE:
+            merged = dict(trigger) | changes
+            enabled = merged["enabled"]
+            changes["next_run_at"] = _next_run(merged, now) if enabled else None
+        await store.update_trigger(conn, trigger["id"], changes)
+        await store.refresh_routine_next_run(conn, routine["id"], now)
+        if "condition" in changes:
+            await task_store.refresh_trigger_conditions(conn, routine["id"])
+    row = await store.get_trigger(conn, trigger["id"])
+    assert row is not None
+    return row
 
 
 def _trigger_changes(trigger: RowMapping, body: TriggerPatch) -> dict[str, Any]:
@@ -253,7 +253,8 @@ async def delete_trigger(request: Request) -> Response:
 
 
 async def remove_trigger(conn: AsyncConnection, now: datetime, trigger: RowMapping) -> None:
-    """Delete a trigger in the caller's transaction and update its routine's copies."""
+    """Delete a trigger and update its routine's copies (next run, conditions). The caller
+    announces it (`trigger_changed`) once the transaction commits."""
     await store.delete_trigger(conn, trigger["id"])
     await store.refresh_routine_next_run(conn, trigger["routine_id"], now)
     if trigger["condition"] is not None:

@@ -27,15 +27,15 @@ from firehook.metrics import FIRES_ACCEPTED, FIRES_RECEIVED
 from firehook.store import routines as routine_store
 from firehook.store import runs as run_store
 from firehook.store import tasks as task_store
-from gateway.access import authenticate, require_routine_manager, task_visible
+from gateway.access import (
+    authenticate,
+    require_assignment,
+    require_routine_manager,
+    task_visible,
+)
 from gateway.api.routines import add_routine, change_routine
 from gateway.api.runs import accept_fire
-from gateway.api.triggers import (
-    apply_trigger_patch,
-    new_trigger_values,
-    remove_trigger,
-    save_new_trigger,
-)
+from gateway.api.triggers import add_trigger, change_trigger, remove_trigger
 from gateway.changes import routine_changed, trigger_changed
 from gateway.http import (
     JSONResponse,
@@ -319,10 +319,10 @@ async def mise_create_routine(request: Request) -> Response:
             overrides=body.init_params_overrides,
             secrets=body.secret_params,
         )
-        routine, _ = await add_routine(conn, ctx, principal, task["company_id"], native)
+        require_assignment(principal, native.assignee_agent_id)
+        routine, _ = await add_routine(conn, ctx, task["company_id"], native)
         if body.cadence.type is not CadenceType.MANUAL:
-            values, _ = new_trigger_values(ctx, routine, _schedule(body.cadence), ctx.clock())
-            await save_new_trigger(conn, values)
+            await add_trigger(conn, ctx, routine, _schedule(body.cadence))
         read = await _read(conn, ctx, task, routine["id"])
     routine_changed(ctx, routine["id"])
     return model_response(read, 201)
@@ -381,7 +381,7 @@ async def mise_patch_routine(request: Request) -> Response:
     async with ctx.db.write() as conn:
         task = await _task_of(conn, request, principal)
         routine = await _load_routine(conn, task, request.path_params["name"])
-        await change_routine(conn, ctx, principal, routine, changes)
+        routine, _, _ = await change_routine(conn, ctx, principal, routine["id"], changes)
         if body.cadence is not None:
             await _replace_cadence(conn, ctx, routine, body.cadence)
         read = await _read(conn, ctx, task, routine["id"])
@@ -403,11 +403,10 @@ async def _replace_cadence(
             await remove_trigger(conn, now, current)
         return
     if current is None:
-        values, _ = new_trigger_values(ctx, routine, _schedule(cadence), now)
-        await save_new_trigger(conn, values)
+        await add_trigger(conn, ctx, routine, _schedule(cadence))
         return
     patch = TriggerPatch.model_validate({"cadence": cadence.model_dump(mode="json")})
-    await apply_trigger_patch(conn, now, current, routine, patch)
+    await change_trigger(conn, ctx, current, routine, patch)
 
 
 @_operation(
@@ -450,7 +449,7 @@ async def _set_status(request: Request, status: RoutineStatus) -> MiseRoutineRea
     async with ctx.db.write() as conn:
         task = await _task_of(conn, request, principal)
         routine = await _load_routine(conn, task, request.path_params["name"])
-        await change_routine(conn, ctx, principal, routine, {"status": status.value})
+        await change_routine(conn, ctx, principal, routine["id"], {"status": status.value})
         read = await _read(conn, ctx, task, routine["id"])
     routine_changed(ctx, routine["id"])
     return read
@@ -580,9 +579,8 @@ async def mise_run_task(request: Request) -> Response:
                 overrides={},
                 secrets=None,
             )
-            routine, _ = await add_routine(
-                conn, ctx, principal, task["company_id"], native, one_shot=True
-            )
+            require_assignment(principal, native.assignee_agent_id)
+            routine, _ = await add_routine(conn, ctx, task["company_id"], native, one_shot=True)
     require_routine_manager(principal, routine)
     payload = {PAYLOAD_PARAMS_KEY: body.init_params} if body.init_params else None
     return model_response(await _fire(ctx, routine, task, payload))

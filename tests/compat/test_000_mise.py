@@ -5,12 +5,11 @@ substituted), each troubleshooting case, and visibility across the native API.""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import io
 import os
 import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,7 +17,6 @@ import orjson
 import pytest
 from sqlalchemy import select
 
-from firehook.cli import main
 from firehook.context import Context
 from firehook.store.tables import runs
 from gateway import create_app
@@ -371,13 +369,21 @@ async def test_hourly_minute_defaults_to_zero(
     assert timedelta(0) < next_run - datetime.now(UTC) <= timedelta(hours=1)
 
 
-async def cli_key(monkeypatch: pytest.MonkeyPatch, ctx: Context, *args: str) -> tuple[int, str]:
+async def cli_key(ctx: Context, *args: str) -> tuple[int, str]:
     """`firehook keys create ...` on the test's database: exit code and what it printed."""
-    monkeypatch.setenv("FIREHOOK_DATABASE_URL", ctx.settings.database_url)
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-        code = await asyncio.to_thread(main, ["keys", "create", *args])
-    return code, out.getvalue().strip()
+    env = os.environ | {"FIREHOOK_DATABASE_URL": ctx.settings.database_url}
+    process = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).with_name("firehook")),
+        "keys",
+        "create",
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, out.decode().strip()
 
 
 async def test_a_key_bound_to_another_collection_gets_404(
@@ -385,7 +391,6 @@ async def test_a_key_bound_to_another_collection_gets_404(
     tenant: Tenant,
     task: dict[str, Any],
     ctx: Context,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     created = await create(client, tenant)
     other = await client.post(
@@ -396,7 +401,6 @@ async def test_a_key_bound_to_another_collection_gets_404(
     assert other.status_code == 201 and other.json()["collection"] == "other-org"
     # The CLI's way: `firehook keys create --role board --collection my-org`.
     code, own = await cli_key(
-        monkeypatch,
         ctx,
         "--role",
         "board",
@@ -406,7 +410,7 @@ async def test_a_key_bound_to_another_collection_gets_404(
         COLLECTION,
     )
     assert code == 0 and own.startswith("fhk_")
-    code, refused = await cli_key(monkeypatch, ctx, "--role", "admin", "--collection", COLLECTION)
+    code, refused = await cli_key(ctx, "--role", "admin", "--collection", COLLECTION)
     assert code == 2 and "--collection" in refused
     outsider = Tenant.auth(other.json()["key"])
     for method, path in [
@@ -428,6 +432,22 @@ async def test_a_key_bound_to_another_collection_gets_404(
         response = await client.request(method, path, json=body, headers=outsider)
         assert response.status_code == 404, (method, path, response.text)
         assert response.json()["code"] == "NOT_FOUND"
+    # The Schedules API (seed 004) keeps the same boundary.
+    scheduled = await client.post(
+        "/api/v1/schedules",
+        json={"workflowId": task["id"], "cronExpression": "0 9 * * MON-FRI"},
+        headers=board(tenant),
+    )
+    assert scheduled.status_code == 201, scheduled.text
+    schedule = f"/api/v1/schedules/{scheduled.json()['id']}"
+    assert (await client.get(schedule, headers=outsider)).status_code == 404
+    assert (await client.get("/api/v1/schedules", headers=outsider)).json()["data"] == []
+    refused = await client.post(
+        "/api/v1/schedules",
+        json={"workflowId": task["id"], "cronExpression": "0 9 * * *"},
+        headers=outsider,
+    )
+    assert refused.status_code == 400
     # Company-wide answers span collections: not for a bound key.
     for path in ["calendar", "heatmap", "events", "chains"]:
         spanning = await client.get(f"/api/companies/{tenant.company_id}/{path}", headers=outsider)
@@ -440,7 +460,8 @@ async def test_a_key_bound_to_another_collection_gets_404(
     insider = Tenant.auth(own)
     assert (await client.get(ROUTINE, headers=insider)).json()["id"] == created["id"]
     listed = await client.get(f"/api/companies/{tenant.company_id}/routines", headers=insider)
-    assert [r["id"] for r in listed.json()["data"]] == [created["id"]]
+    assert {r["id"] for r in listed.json()["data"]} == {created["id"], scheduled.json()["id"]}
+    assert (await client.get(schedule, headers=insider)).status_code == 200
     # It cannot make a routine outside its collection, nor an unbound key.
     loose = await client.post(
         f"/api/companies/{tenant.company_id}/routines", json=routine_body(), headers=insider
