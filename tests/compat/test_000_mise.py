@@ -427,6 +427,9 @@ async def test_a_key_bound_to_another_collection_gets_404(
         ("GET", f"/api/routines/{created['id']}/runs"),
         ("POST", f"/api/routines/{created['id']}/run"),
         ("GET", f"/api/tasks/{task['id']}"),
+        # And the Scheduler API (seed 003), which reads a routine as a job.
+        ("GET", f"/api/scheduler/jobs/{created['id']}"),
+        ("GET", "/api/scheduler/jobs"),
     ]:
         body = {"paused": True} if method == "PATCH" else None
         response = await client.request(method, path, json=body, headers=outsider)
@@ -462,6 +465,8 @@ async def test_a_key_bound_to_another_collection_gets_404(
     listed = await client.get(f"/api/companies/{tenant.company_id}/routines", headers=insider)
     assert {r["id"] for r in listed.json()["data"]} == {created["id"], scheduled.json()["id"]}
     assert (await client.get(schedule, headers=insider)).status_code == 200
+    job = await client.get(f"/api/scheduler/jobs/{created['id']}", headers=insider)
+    assert job.status_code == 200
     # It cannot make a routine outside its collection, nor an unbound key.
     loose = await client.post(
         f"/api/companies/{tenant.company_id}/routines", json=routine_body(), headers=insider
