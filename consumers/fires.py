@@ -145,7 +145,7 @@ async def apply_fires(
             trigger_condition = (routine["trigger_conditions"] or {}).get(fire.trigger_id or "")
             reason = condition_skip_reason(
                 fire, routine["condition"], trigger_condition
-            ) or payload_params_problem(tasks.get(routine["task_id"] or ""), fire.payload)
+            ) or payload_params_problem(tasks.get(routine["task_id"] or ""), routine, fire.payload)
             if reason is not None:
                 decision = Decision(RunStatus.SKIPPED, reason)
         row = _run_row(fire, routine, decision.status, now)
@@ -189,8 +189,10 @@ def _run_row(fire: FireRequested, routine: Any, status: RunStatus, now: datetime
         "payload": fire.payload,
         "scheduled_for": fire.scheduled_for,
         # Seed 000 tags every run with the routine whose fire made it: the upstream
-        # routine for a chain fire, the routine itself otherwise.
-        "triggered_by_routine_id": fire.triggered_by_routine_id or routine["id"],
+        # routine for a chain fire, the routine itself otherwise; a task's direct run
+        # (its one-shot routine) was fired by no routine.
+        "triggered_by_routine_id": fire.triggered_by_routine_id
+        or (None if routine.get("one_shot") else routine["id"]),
         "attempt": 1,
         "attempts": [
             {

@@ -76,6 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--company")
     create.add_argument("--agent-id")
     create.add_argument("--name")
+    create.add_argument("--collection", help="bind the key to one collection of tasks (seed 000)")
     create.set_defaults(run=_run_keys_create)
     generate = keys_sub.add_parser(
         "generate-encryption-key", help="print a new value for FIREHOOK_SECRET_KEY"
@@ -215,7 +216,12 @@ def _run_keys_create(args: argparse.Namespace) -> int:
         db = Database(Settings().database_url)
         try:
             issued = await issue_api_key(
-                db, Role(args.role), company_id=args.company, agent_id=args.agent_id, name=args.name
+                db,
+                Role(args.role),
+                company_id=args.company,
+                agent_id=args.agent_id,
+                name=args.name,
+                collection=args.collection,
             )
         finally:
             await db.close()
