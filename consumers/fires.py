@@ -23,6 +23,7 @@ from firehook.bus import Message
 from firehook.cloudevents import UndecodableEvent, decode_event
 from firehook.context import Context
 from firehook.metrics import FIRES_CONSUMED, RUNS_BY_STATUS
+from firehook.poison import skip_record
 from firehook.store import runs as store
 from firehook.store import tasks as task_store
 from schemas.common import (
@@ -113,9 +114,15 @@ class FireProcessor:
         fires: list[FireRequested] = []
         for message in messages:
             try:
-                _, fire = decode_event(message, FireRequested, expected_type=FIRE_REQUESTED)
+                _, fire = decode_event(
+                    message,
+                    FireRequested,
+                    expected_type=FIRE_REQUESTED,
+                    max_depth=self._ctx.settings.json_max_depth,
+                )
             except UndecodableEvent as exc:
                 _CONSUMED["undecodable"].inc()
+                skip_record("fires", message.key, exc)
                 await self._dead_letter(message, str(exc))
                 continue
             fires.append(fire)
@@ -139,6 +146,7 @@ async def apply_fires(
     # Lock first, then look: a copy of the same fire applied concurrently by another
     # consumer has then either committed its run (and we see it) or not started.
     routines = await store.lock_routines(conn, (fire.routine_id for fire in fires))
+    fires = [with_default_payload(fire, routines.get(fire.routine_id)) for fire in fires]
     existing = await store.existing_run_ids(conn, (fire.run_id for fire in fires))
     active = await store.active_runs(
         conn,
@@ -189,7 +197,9 @@ async def apply_fires(
             trigger_condition = (routine["trigger_conditions"] or {}).get(fire.trigger_id or "")
             reason = (
                 condition_skip_reason(fire, routine["condition"], trigger_condition)
-                or payload_params_problem(tasks.get(routine["task_id"] or ""), fire.payload)
+                or payload_params_problem(
+                    tasks.get(routine["task_id"] or ""), routine, fire.payload
+                )
                 or rendered.problem
             )
             if reason is not None:
@@ -213,6 +223,14 @@ async def apply_fires(
     return rows
 
 
+def with_default_payload(fire: FireRequested, routine: Any) -> FireRequested:
+    """The fire with its routine's default payload merged under its own payload."""
+    defaults = routine["default_payload"] if routine is not None else None
+    if not defaults:
+        return fire
+    return fire.model_copy(update={"payload": {**defaults, **(fire.payload or {})}})
+
+
 def _run_row(
     fire: FireRequested, routine: Any, status: RunStatus, now: datetime, rendered: RenderedRun
 ) -> dict[str, Any]:
@@ -232,8 +250,10 @@ def _run_row(
         "description": rendered.description,
         "scheduled_for": fire.scheduled_for,
         # Seed 000 tags every run with the routine whose fire made it: the upstream
-        # routine for a chain fire, the routine itself otherwise.
-        "triggered_by_routine_id": fire.triggered_by_routine_id or routine["id"],
+        # routine for a chain fire, the routine itself otherwise; a task's direct run
+        # (its one-shot routine) was fired by no routine.
+        "triggered_by_routine_id": fire.triggered_by_routine_id
+        or (None if routine.get("one_shot") else routine["id"]),
         "attempt": 1,
         "attempts": [
             {

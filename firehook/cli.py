@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import gc
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -24,10 +25,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
+    # SIGTERM ends every command as Ctrl-C does (a migration rolls back its transaction);
+    # the serving commands replace this with uvicorn's graceful shutdown.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         return int(args.run(args) or 0)
     except KeyboardInterrupt:
         return 130
+    except _Terminated:
+        print("firehook: stopped by SIGTERM", file=sys.stderr)
+        return 143
+
+
+class _Terminated(BaseException):
+    """SIGTERM arrived: unwinds like KeyboardInterrupt, past `except Exception`."""
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise _Terminated
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -61,6 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--company")
     create.add_argument("--agent-id")
     create.add_argument("--name")
+    create.add_argument("--collection", help="bind the key to one collection of tasks (seed 000)")
     create.set_defaults(run=_run_keys_create)
     generate = keys_sub.add_parser(
         "generate-encryption-key", help="print a new value for FIREHOOK_SECRET_KEY"
@@ -118,8 +134,17 @@ def _run_dev(args: argparse.Namespace) -> int:
     configure_logging(settings.log_format, settings.log_level)
     asyncio.run(prepare_dev_store(settings))
     app = build_dev_app(settings)
+    if settings.console_enabled:
+        print(f"Firehook console: http://{settings.host}:{settings.port}/ui/", flush=True)
     _tune_gc()
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, lifespan="on")
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        lifespan="on",
+        timeout_graceful_shutdown=settings.shutdown_timeout_sec // 2,
+    )
     return 0
 
 
@@ -140,8 +165,6 @@ _ROLE_HELP = {
     "scheduler": "production role: fires due schedules to Kafka (run any number of replicas)",
     "consumer": "production role: fires to runs, dispatch, run results (scale by partitions)",
 }
-# Below the usual 30 s grace of an orchestrator, so the drain ends before SIGKILL.
-_GRACEFUL_SHUTDOWN_SEC = 25
 
 
 def _run_role(args: argparse.Namespace) -> int:
@@ -170,7 +193,7 @@ def _run_role(args: argparse.Namespace) -> int:
         log_config=None,
         lifespan="on",
         access_log=False,
-        timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_SEC,
+        timeout_graceful_shutdown=settings.shutdown_timeout_sec // 2,
     )
     return 0
 
@@ -193,7 +216,12 @@ def _run_keys_create(args: argparse.Namespace) -> int:
         db = Database(Settings().database_url)
         try:
             issued = await issue_api_key(
-                db, Role(args.role), company_id=args.company, agent_id=args.agent_id, name=args.name
+                db,
+                Role(args.role),
+                company_id=args.company,
+                agent_id=args.agent_id,
+                name=args.name,
+                collection=args.collection,
             )
         finally:
             await db.close()

@@ -21,8 +21,9 @@ _REASONS = {
     409: "Conflict with the resource's state",
     413: "Body too large",
     415: "Unsupported media type",
-    422: "Well-formed but semantically invalid",
+    422: "Well-formed but meaningless",
     429: "Rate limited",
+    500: "Unexpected error (code INTERNAL); the body holds only a request id",
     503: "Unavailable; retry later",
 }
 
@@ -106,7 +107,8 @@ def openapi_document(
             }
         entry["responses"][str(op.status)] = success
         entry["responses"].update(op.extra_responses)
-        for status in op.errors:
+        # Any operation can meet an unexpected error.
+        for status in (*op.errors, 500):
             entry["responses"][str(status)] = {
                 "description": _REASONS[status],
                 "content": {"application/json": {"schema": {"$ref": _REF.format(model="Error")}}},

@@ -117,13 +117,14 @@ def check_base_revision(routine: Mapping[Any, Any], base_revision_id: str | None
 async def record_revision(
     conn: AsyncConnection,
     routine_id: str,
-    principal: Principal,
+    principal: Principal | None,
     now: datetime,
     change_summary: str,
     *,
     restored_from: str | None = None,
 ) -> Mapping[Any, Any] | None:
-    """Store a revision of the routine as it is now, unless nothing in its snapshot changed."""
+    """Store a revision of the routine as it is now, unless nothing in its snapshot changed;
+    `principal` is who made the change (None for changes made by Firehook itself)."""
     routine = await routine_store.get_routine(conn, routine_id)
     assert routine is not None
     triggers = (await routine_store.list_triggers(conn, [routine_id]))[routine_id]
@@ -144,8 +145,8 @@ async def record_revision(
         "change_summary": change_summary,
         "changed_fields": changed_fields(previous["snapshot"] if previous else None, document),
         "restored_from_revision_id": restored_from,
-        "created_by_key_id": principal.key_id,
-        "created_by_agent_id": principal.agent_id,
+        "created_by_key_id": principal.key_id if principal is not None else None,
+        "created_by_agent_id": principal.agent_id if principal is not None else None,
         "created_at": now,
     }
     await store.insert_revision(conn, values)

@@ -70,7 +70,7 @@ async def routine_extras(
 
 
 def routine_view(
-    row: RowMapping,
+    row: Mapping[Any, Any],
     triggers: Sequence[RowMapping] | None = None,
     ctx: Context | None = None,
     *,
@@ -88,6 +88,7 @@ def routine_view(
     if recent_runs is not None:
         kinds = {t["id"]: t for t in triggers or ()}
         values["recent_runs"] = [run_view(run, kinds.get(run["trigger_id"])) for run in recent_runs]
+    values["default_payload"] = row.get("default_payload") or {}
     if triggers is not None:
         assert ctx is not None
         values["triggers"] = [trigger_view(t, ctx, routine_status=row["status"]) for t in triggers]
@@ -96,7 +97,7 @@ def routine_view(
     return Routine.model_validate(values)
 
 
-def _extra_values(row: RowMapping, extras: RoutineExtras) -> dict[str, object]:
+def _extra_values(row: Mapping[Any, Any], extras: RoutineExtras) -> dict[str, object]:
     warnings: list[str] = []
     if row.get("task_id") and extras.task is None:
         warnings.append(f"task {row['task_id']} no longer exists; runs get no init params")

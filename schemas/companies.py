@@ -24,6 +24,11 @@ class ApiKeyCreate(ApiModel):
     role: Role
     agent_id: Identifier | None = None
     name: ShortText | None = None
+    collection: ShortText | None = Field(
+        default=None,
+        description="Bind the key to this collection of tasks: it sees only those tasks and "
+        "their routines, and gets 404 for anything else.",
+    )
 
     @model_validator(mode="after")
     def _agent_id_for_agents_only(self) -> Self:
@@ -43,4 +48,5 @@ class ApiKeyCreated(ResponseModel):
     company_id: str | None
     agent_id: str | None
     name: str | None
+    collection: str | None = None
     created_at: datetime

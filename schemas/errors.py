@@ -19,6 +19,7 @@ class ErrorCode(StrEnum):
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
     UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
     UNAVAILABLE = "UNAVAILABLE"
+    INTERNAL = "INTERNAL"
 
 
 class FirehookError(Exception):
@@ -36,8 +37,11 @@ class ValidationFailed(FirehookError):
     code = ErrorCode.VALIDATION_ERROR
 
 
-class Unprocessable(ValidationFailed):
-    """A well-formed request that makes no sense (an invalid cron, a missing variable)."""
+class Unprocessable(FirehookError):
+    """A well-formed request that makes no sense (HTTP 422), such as text that names no
+    schedule the grammar can read."""
+
+    code = ErrorCode.VALIDATION_ERROR
 
 
 class NotFound(FirehookError):

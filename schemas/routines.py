@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import AnyHttpUrl, Field, model_validator
+from pydantic import AnyHttpUrl, ConfigDict, Field, field_validator, model_validator
 
 from schemas.common import (
     ApiModel,
@@ -18,6 +18,8 @@ from schemas.common import (
     ResponseModel,
     RoutineStatus,
     ShortText,
+    null_refused_in_schema,
+    refuse_null,
 )
 from schemas.conditions import Condition, ConditionView
 from schemas.runs import IssueRef, Run, RunBrief
@@ -91,6 +93,12 @@ SecretParams = Annotated[
     dict[ParamKey, Annotated[str, Field(max_length=10_000)]], Field(max_length=100)
 ]
 
+DefaultPayload = Annotated[dict[ParamKey, Any], Field(max_length=200)]
+_DEFAULT_PAYLOAD_DOC = (
+    "Merged under the payload of every fire: a key the fire's payload also sets takes the "
+    "fire's value."
+)
+
 
 class _RoutineFields(ApiModel):
     description: LongText | None = None
@@ -113,6 +121,7 @@ class _RoutineFields(ApiModel):
     condition: Condition | None = None
     delivery: Delivery | None = None
     variables: Variables = Field(default_factory=list)
+    default_payload: DefaultPayload | None = Field(default=None, description=_DEFAULT_PAYLOAD_DOC)
 
 
 class RoutineCreate(_RoutineFields):
@@ -130,6 +139,22 @@ class RoutineCreate(_RoutineFields):
     @property
     def is_draft(self) -> bool:
         return self.assignee_agent_id is None or self.project_id is None
+
+
+# Null for these would be stored and then fail every read of the routine.
+# A draft has no assignee or project yet: those two may be null.
+_NOT_NULL = (
+    "title",
+    "priority",
+    "status",
+    "concurrency_policy",
+    "catch_up_policy",
+    "catch_up_cap",
+    "misfire_grace_sec",
+    "run_timeout_sec",
+    "retry",
+    "dispatch",
+)
 
 
 class RoutinePatch(ApiModel):
@@ -161,14 +186,18 @@ class RoutinePatch(ApiModel):
     base_revision_id: Identifier | None = Field(
         default=None, description="The revision this change was based on; 409 if not the latest."
     )
+    default_payload: DefaultPayload | None = Field(
+        default=None, description="Replaces the default payload; null or {} removes it."
+    )
+
+    model_config = ConfigDict(json_schema_extra=null_refused_in_schema(_NOT_NULL))
+
+    _not_null = field_validator(*_NOT_NULL)(refuse_null)
 
     @model_validator(mode="after")
-    def _required_fields_not_null(self) -> Self:
+    def _variables_fit(self) -> Self:
         if self.variables is not None:
             check_variables(self.variables)
-        for name in ("title", "priority", "status"):
-            if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be null")
         return self
 
 
@@ -202,6 +231,7 @@ class Routine(ResponseModel):
     )
     condition: ConditionView | None = None
     delivery: Delivery | None = None
+    default_payload: dict[str, Any] = Field(default_factory=dict, description=_DEFAULT_PAYLOAD_DOC)
     run_count: int | None = Field(default=None, description="Runs that executed (seed 004).")
     success_count: int | None = None
     failure_count: int | None = Field(default=None, description="Failed or timed out.")

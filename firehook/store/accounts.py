@@ -34,6 +34,7 @@ async def insert_api_key(
     name: str | None,
     key_hash: str,
     now: datetime,
+    collection: str | None = None,
 ) -> None:
     await conn.execute(
         insert(api_keys).values(
@@ -41,6 +42,7 @@ async def insert_api_key(
             company_id=company_id,
             role=role,
             agent_id=agent_id,
+            collection=collection,
             name=name,
             key_hash=key_hash,
             created_at=now,

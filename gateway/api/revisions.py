@@ -60,7 +60,7 @@ async def list_revisions(request: Request) -> Response:
     async with ctx.db.read() as conn:
         routine = await load_routine(conn, principal, request.path_params["routineId"])
         rows = await store.list_revisions(conn, routine["id"])
-    return list_response([revision_view(row) for row in rows], len(rows))
+    return list_response(rows, revision_view, reader="revision_list", total=len(rows))
 
 
 @api.operation(

@@ -18,6 +18,7 @@ from firehook.context import Context, context_of
 from firehook.fires import publish_fires
 from firehook.ids import is_uuid, new_id, run_id_for
 from firehook.metrics import FIRES_ACCEPTED, FIRES_RECEIVED
+from firehook.poison import POISON_ERRORS, skip_record
 from firehook.store import routines as routine_store
 from firehook.store import runs as store
 from gateway.access import (
@@ -137,14 +138,47 @@ async def run_routine(request: Request) -> Response:
         if trigger is not None and trigger["kind"] == TriggerKind.API
         else RunSource(body.source)
     )
+    accepted, replayed = await fire_now(
+        ctx,
+        routine,
+        source,
+        fire_id=fire_id,
+        run_id=run_id,
+        trigger_id=body.trigger_id,
+        idempotency_key=key,
+        payload=payload,
+        trigger=trigger,
+    )
+    return model_response(accepted, 202, REPLAYED if replayed else None)
+
+
+async def fire_now(
+    ctx: Context,
+    routine: RowMapping,
+    source: RunSource,
+    *,
+    fire_id: str | None = None,
+    run_id: str | None = None,
+    trigger_id: str | None = None,
+    idempotency_key: str | None = None,
+    payload: dict[str, Any] | None = None,
+    trigger: RowMapping | None = None,
+) -> tuple[FireAccepted | Run, bool]:
+    """Fire a run of the routine now (a manual or api run); the run as far as it is known,
+    and whether it repeated an earlier fire of the same idempotency key."""
+    fire_id = fire_id or new_id()
+    if run_id is None:
+        run_id = run_id_for(
+            routine["id"], idempotency_key if idempotency_key is not None else f"fire:{fire_id}"
+        )
     fire = FireRequested(
         fire_id=fire_id,
         run_id=run_id,
         routine_id=routine["id"],
         company_id=routine["company_id"],
         source=source,
-        trigger_id=body.trigger_id,
-        idempotency_key=key,
+        trigger_id=trigger_id,
+        idempotency_key=idempotency_key,
         payload=payload,
         requested_at=ctx.clock(),
     )
@@ -152,7 +186,7 @@ async def run_routine(request: Request) -> Response:
     accepted, replayed = await accept_fire(ctx, fire, trigger)
     if not replayed:
         FIRES_ACCEPTED.labels(source=source.value).inc()
-    return model_response(accepted, 202, REPLAYED if replayed else None)
+    return accepted, replayed
 
 
 @api.operation(
@@ -184,7 +218,12 @@ async def list_runs(request: Request) -> Response:
         )
         triggers = (await routine_store.list_triggers(conn, [routine["id"]]))[routine["id"]]
     by_id = {t["id"]: t for t in triggers}
-    return list_response([run_view(r, by_id.get(r["trigger_id"])) for r in rows], total)
+    return list_response(
+        rows,
+        lambda row: run_view(row, by_id.get(row["trigger_id"])),
+        reader="run_list",
+        total=total,
+    )
 
 
 async def _load_run(ctx: Context, request: Request) -> tuple[RowMapping, RowMapping]:
@@ -252,15 +291,19 @@ async def cancel_run(request: Request) -> Response:
     ctx = context_of(request)
     _, routine = await _load_run(ctx, request)
     require_routine_manager(request.state.principal, routine)
+    cancelled = await cancel_run_now(ctx, request.path_params["runId"])
+    return model_response(await _with_trigger(ctx, cancelled))
+
+
+async def cancel_run_now(ctx: Context, run_id: str) -> dict[str, Any]:
+    """Cancel a run that has not ended (409 when it has); the run after."""
     changes = StatusChanges(ctx.settings, publish_to_bus=ctx.publish_run_events)
     async with ctx.db.write() as conn:
-        updated = await lifecycle.cancel_run(
-            conn, request.path_params["runId"], changes, ctx.clock()
-        )
+        updated = await lifecycle.cancel_run(conn, run_id, changes, ctx.clock())
         await changes.save(conn)
     ctx.run_events.notify()
     ctx.outbox.notify()
-    return model_response(await _with_trigger(ctx, updated))
+    return updated
 
 
 @api.operation(
@@ -332,6 +375,24 @@ async def run_events(request: Request) -> Response:
     )
 
 
+def _sse_event(row: RowMapping) -> bytes:
+    event = {
+        "specversion": "1.0",
+        "id": row["ce_id"],
+        "source": "/firehook",
+        "type": row["type"],
+        "subject": row["run_id"],
+        "time": utc_iso(row["created_at"]),
+        "datacontenttype": "application/json",
+        "data": row["data"],
+    }
+    return b"id: %d\nevent: %s\ndata: %s\n\n" % (
+        row["seq"],
+        row["type"].encode(),
+        orjson.dumps(event),
+    )
+
+
 async def _event_stream(
     ctx: Context, company_id: str, after: int, routine_id: str | None
 ) -> AsyncIterator[bytes]:
@@ -344,21 +405,13 @@ async def _event_stream(
             after = row["seq"]
             if routine_id is not None and row["routine_id"] != routine_id:
                 continue
-            event = {
-                "specversion": "1.0",
-                "id": row["ce_id"],
-                "source": "/firehook",
-                "type": row["type"],
-                "subject": row["run_id"],
-                "time": utc_iso(row["created_at"]),
-                "datacontenttype": "application/json",
-                "data": row["data"],
-            }
-            yield b"id: %d\nevent: %s\ndata: %s\n\n" % (
-                row["seq"],
-                row["type"].encode(),
-                orjson.dumps(event),
-            )
+            try:
+                chunk = _sse_event(row)
+            except POISON_ERRORS as exc:
+                # Skipped, not stopped at: a subscriber would otherwise never get past it.
+                skip_record("sse", row["seq"], exc)
+                continue
+            yield chunk
         if len(rows) == _SSE_BATCH:
             waiter.cancel()
             continue

@@ -8,11 +8,12 @@ from typing import Any
 from pydantic import TypeAdapter
 from pydantic.alias_generators import to_camel as _camel
 from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import Response
 
 from firehook.auth import Principal
-from firehook.context import context_of
+from firehook.context import Context, context_of
 from firehook.ids import new_id, new_public_id
 from firehook.store import routines as store
 from firehook.store import tasks as task_store
@@ -29,6 +30,7 @@ from schemas.conditions import Condition
 from schemas.cron import InvalidCronExpression, InvalidSchedule, UnknownTimezone
 from schemas.errors import Conflict, Unprocessable, ValidationFailed
 from schemas.triggers import (
+    ApiTriggerCreate,
     RotateSecret,
     ScheduleTriggerCreate,
     SecretMaterial,
@@ -94,14 +96,13 @@ def require_schedulable(variables: list[dict[str, Any]] | None) -> None:
     """A schedule fires with defaults only: 422 if a required variable has none (Paperclip)."""
     missing = without_defaults([RoutineVariable.model_validate(v) for v in variables or []])
     if missing:
-        message = (
-            f"Scheduled routines require defaults for required variables: {', '.join(missing)}"
-        )
+        names = ", ".join(missing)
+        message = f"Scheduled routines require defaults for required variables: {names}"
         raise Unprocessable(message, {f"variables.{name}": "needs a default" for name in missing})
 
 
 def _answer(
-    ctx: Any, row: RowMapping, routine_status: str, secret: str | None, status: int = 200
+    ctx: Context, row: RowMapping, routine_status: str, secret: str | None, status: int = 200
 ) -> Response:
     trigger = trigger_view(row, ctx, routine_status=routine_status, secret=secret)
     material = None
@@ -131,6 +132,23 @@ async def create_trigger(request: Request) -> Response:
     if not isinstance(data, dict):
         raise ValidationFailed("request body must be a JSON object")
     body = validate(_create_adapter, data, unprocessable=_SEMANTIC)
+    async with ctx.db.write() as conn:
+        row, secret = await add_trigger(conn, ctx, routine, body, principal=principal)
+    trigger_changed(ctx, row["public_id"])
+    return _answer(ctx, row, routine["status"], secret, 201)
+
+
+async def add_trigger(
+    conn: AsyncConnection,
+    ctx: Context,
+    routine: RowMapping,
+    body: ScheduleTriggerCreate | WebhookTriggerCreate | ApiTriggerCreate,
+    *,
+    principal: Principal | None = None,
+) -> tuple[RowMapping, str | None]:
+    """Insert a trigger of the routine: its row, and its webhook secret (shown once). The
+    change is a revision of the routine by `principal`. The caller announces it
+    (`trigger_changed`) once the transaction commits."""
     now, trigger_id = ctx.clock(), new_id()
     values: dict[str, Any] = {
         "id": trigger_id,
@@ -160,16 +178,14 @@ async def create_trigger(request: Request) -> Response:
             "secret_enc": ctx.secrets.encrypt(secret, trigger_id.encode()),
             "last_rotated_at": now,
         }
-    async with ctx.db.write() as conn:
-        await store.insert_trigger(conn, values)
-        await store.refresh_routine_next_run(conn, routine["id"], now)
-        if values["condition"] is not None:
-            await task_store.refresh_trigger_conditions(conn, routine["id"])
-        await record_revision(conn, routine["id"], principal, now, f"Created {body.kind} trigger")
-        row = await store.get_trigger(conn, trigger_id)
+    await store.insert_trigger(conn, values)
+    await store.refresh_routine_next_run(conn, routine["id"], now)
+    if values["condition"] is not None:
+        await task_store.refresh_trigger_conditions(conn, routine["id"])
+    await record_revision(conn, routine["id"], principal, now, f"Created {body.kind} trigger")
+    row = await store.get_trigger(conn, trigger_id)
     assert row is not None
-    trigger_changed(ctx, row["public_id"])
-    return _answer(ctx, row, routine["status"], secret, 201)
+    return row, secret
 
 
 @api.operation(
@@ -190,30 +206,41 @@ async def patch_trigger(request: Request) -> Response:
     async with ctx.db.write() as conn:
         trigger, routine = await load_trigger(conn, principal, request.path_params["triggerId"])
         require_routine_manager(principal, routine)
-        _require_mutable(routine)
-        changes = _trigger_changes(trigger, body)
-        if changes:
-            now = ctx.clock()
-            changes["updated_at"] = now
-            if trigger["kind"] == TriggerKind.SCHEDULE:
-                merged = dict(trigger) | changes
-                enabled = merged["enabled"]
-                changes["next_run_at"] = next_run_of(merged, now) if enabled else None
-            await store.update_trigger(conn, trigger["id"], changes)
-            await store.refresh_routine_next_run(conn, routine["id"], now)
-            if "condition" in changes:
-                await task_store.refresh_trigger_conditions(conn, routine["id"])
-            await _revise(conn, routine, principal, now, f"Updated {trigger['kind']} trigger")
-        row = await store.get_trigger(conn, trigger["id"])
-    assert row is not None
+        row = await change_trigger(conn, ctx, trigger, routine, body, principal=principal)
     trigger_changed(ctx, trigger["public_id"])
     return model_response(trigger_view(row, ctx, routine_status=routine["status"]))
 
 
-async def _revise(
-    conn: Any, routine: RowMapping, principal: Principal, now: datetime, summary: str
-) -> None:
-    await record_revision(conn, routine["id"], principal, now, summary)
+async def change_trigger(
+    conn: AsyncConnection,
+    ctx: Context,
+    trigger: RowMapping,
+    routine: RowMapping,
+    body: TriggerPatch,
+    *,
+    principal: Principal | None = None,
+) -> RowMapping:
+    """Apply a patch to a trigger of a routine that is not archived, only to the fields it
+    sends; its row after. The change is a revision of the routine by `principal`. The
+    caller announces it (`trigger_changed`) once the transaction commits."""
+    _require_mutable(routine)
+    changes = _trigger_changes(trigger, body)
+    if changes:
+        now = ctx.clock()
+        changes["updated_at"] = now
+        if trigger["kind"] == TriggerKind.SCHEDULE:
+            merged = dict(trigger) | changes
+            enabled = merged["enabled"]
+            changes["next_run_at"] = next_run_of(merged, now) if enabled else None
+        await store.update_trigger(conn, trigger["id"], changes)
+        await store.refresh_routine_next_run(conn, routine["id"], now)
+        if "condition" in changes:
+            await task_store.refresh_trigger_conditions(conn, routine["id"])
+        summary = f"Updated {trigger['kind']} trigger"
+        await record_revision(conn, routine["id"], principal, now, summary)
+    row = await store.get_trigger(conn, trigger["id"])
+    assert row is not None
+    return row
 
 
 def _trigger_changes(trigger: RowMapping, body: TriggerPatch) -> dict[str, Any]:
@@ -259,13 +286,27 @@ async def delete_trigger(request: Request) -> Response:
         trigger, routine = await load_trigger(conn, principal, request.path_params["triggerId"])
         require_routine_manager(principal, routine)
         _require_mutable(routine)
-        await store.delete_trigger(conn, trigger["id"])
-        await store.refresh_routine_next_run(conn, routine["id"], ctx.clock())
-        if trigger["condition"] is not None:
-            await task_store.refresh_trigger_conditions(conn, routine["id"])
-        await _revise(conn, routine, principal, ctx.clock(), f"Deleted {trigger['kind']} trigger")
+        await remove_trigger(conn, ctx.clock(), trigger, principal=principal)
     trigger_changed(ctx, trigger["public_id"])
     return Response(status_code=204)
+
+
+async def remove_trigger(
+    conn: AsyncConnection,
+    now: datetime,
+    trigger: RowMapping,
+    *,
+    principal: Principal | None = None,
+) -> None:
+    """Delete a trigger and update its routine's copies (next run, conditions); the change
+    is a revision of the routine by `principal`. The caller announces it
+    (`trigger_changed`) once the transaction commits."""
+    await store.delete_trigger(conn, trigger["id"])
+    await store.refresh_routine_next_run(conn, trigger["routine_id"], now)
+    if trigger["condition"] is not None:
+        await task_store.refresh_trigger_conditions(conn, trigger["routine_id"])
+    summary = f"Deleted {trigger['kind']} trigger"
+    await record_revision(conn, trigger["routine_id"], principal, now, summary)
 
 
 @api.operation(
@@ -303,7 +344,6 @@ async def rotate_secret(request: Request) -> Response:
                 "updated_at": now,
             },
         )
-        await _revise(conn, routine, principal, now, "Rotated webhook trigger secret")
         row = await store.get_trigger(conn, trigger["id"])
     assert row is not None
     trigger_changed(ctx, trigger["public_id"])
