@@ -1,6 +1,6 @@
 """repair routines and triggers left unreadable by null updates
 
-Revision ID: edge_json
+Revision ID: 0004
 Revises: 0003
 
 A PATCH used to store JSON null for a routine's `retry` or `dispatch`, and SQL
@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "edge_json"
+revision = "0004"
 down_revision = "0003"
 branch_labels = None
 depends_on = None
