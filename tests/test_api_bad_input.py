@@ -320,7 +320,7 @@ CASES: list[tuple[str, str, str, Any, int, str, str]] = [
         "POST",
         "{triggers}",
         sched(at="2001-01-01T09:00:00Z"),
-        422,
+        400,
         "VALIDATION_ERROR",
         "past",
     ),

@@ -518,7 +518,11 @@ def test_the_console_reads_the_array_and_secret_material_shapes(context: Any, de
         if method == "GET" and isinstance(body, dict) and "data" in body and "total" in body:
             headers["x-total-count"] = str(body["total"])
             body = body["data"]
-        elif method == "POST" and (path.endswith("/triggers") or path.endswith("/rotate-secret")):
+        elif (
+            method == "POST"
+            and (path.endswith("/triggers") or path.endswith("/rotate-secret"))
+            and "trigger" not in body
+        ):
             secret = body.pop("secret", None)
             material = {"webhookUrl": body.get("publicUrl"), "webhookSecret": secret}
             body = {"trigger": body, "secretMaterial": material if secret else None}

@@ -38,7 +38,7 @@ from gateway.signatures import generate_secret
 from gateway.views import routine_extras, routine_view
 from scheduler import reschedule_routine_triggers
 from schemas.common import RoutineStatus, TriggerKind
-from schemas.errors import Conflict, NotFound, Unprocessable
+from schemas.errors import Conflict, NotFound, Unprocessable, ValidationFailed
 from schemas.revisions import RestoredSecret, Revision, RevisionRestore, RevisionRestored
 
 api = Api()
@@ -188,5 +188,5 @@ async def _restore_triggers(
 def _next_run(values: dict[str, Any], now: datetime) -> datetime | None:
     try:
         return next_run_of(values, now)
-    except Unprocessable:
+    except (Unprocessable, ValidationFailed):
         return None  # a one-shot time that has passed: restored, it fires no more

@@ -88,7 +88,8 @@ def next_run_of(values: dict[str, Any], now: datetime) -> datetime | None:
     except InvalidSchedule as exc:
         raise Unprocessable(f"schedule: {exc}", {"schedule": str(exc)}) from None
     if first is None and values.get("at") is not None:
-        raise Unprocessable("at: the time is in the past", {"at": "must be in the future"})
+        # A value out of range, as `every: 0` is: 400, which the seed surfaces answer too.
+        raise ValidationFailed("at: the time is in the past", {"at": "must be in the future"})
     return first
 
 

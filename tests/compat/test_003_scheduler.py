@@ -632,7 +632,7 @@ async def test_runs_show_on_both_surfaces(
     native_list = (
         await client.get(f"/api/routines/{job['id']}/runs", headers=board(tenant))
     ).json()
-    assert {run["id"] for run in native_list["data"]} == {from_job, native_run}
+    assert {run["id"] for run in native_list} == {from_job, native_run}
     job_list = (
         await client.get(f"/api/scheduler/jobs/{job['id']}/runs", headers=board(tenant))
     ).json()
