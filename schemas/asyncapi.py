@@ -30,7 +30,7 @@ _STATUS_TYPE = r"^dev\.firehook\.run\.[a-z_]+$"
 
 
 def _cloudevents_headers(ce_type: dict[str, Any], extra: dict[str, Any] | None = None) -> Any:
-    """The `ce_*` headers of a binary-mode CloudEvent (Kafka protocol binding of CloudEvents 1.0)."""
+    """The `ce_*` headers of a binary-mode CloudEvent (CloudEvents 1.0 Kafka binding)."""
     properties: dict[str, Any] = {
         "ce_specversion": {"type": "string", "const": "1.0"},
         "ce_id": {
@@ -162,12 +162,8 @@ def _channels() -> dict[str, Any]:
         "fires": topic(
             "firehook.fires", "FireRequested", "Fires from gateways, schedulers and chains."
         ),
-        "runs": topic(
-            "firehook.runs", "RunEvent", "One event per status change of every run."
-        ),
-        "runResults": topic(
-            "firehook.run-results", "RunResult", "Results that executors report."
-        ),
+        "runs": topic("firehook.runs", "RunEvent", "One event per status change of every run."),
+        "runResults": topic("firehook.run-results", "RunResult", "Results that executors report."),
         "firesDlq": topic(
             "firehook.fires.dlq", "FireDeadLettered", "Fires the consumer could not apply."
         ),

@@ -2,8 +2,9 @@
 and the AsyncAPI document built from the same models.
 
 `python -m schemas.export` rewrites the checked-in files in `schemas/json/` and
-`schemas/asyncapi.json`; a test fails when they drift from the models. Binary-mode Kafka messages match
-the same schema once their `ce_*` headers and value are put back together.
+`schemas/asyncapi.json`; a test fails when they drift from the models. Binary-mode
+Kafka messages match the same schema once their `ce_*` headers and value are put
+back together.
 """
 
 from __future__ import annotations

@@ -103,4 +103,3 @@ def test_reference_parser_refuses_a_broken_document(tmp_path: Path) -> None:
     assert any(
         d["path"] == "operations/sendFire/action" for d in json.loads(result.stdout)["diagnostics"]
     )
-
