@@ -1,0 +1,194 @@
+"""Executor groups with real processes: webhook fires through gateway, tansu and consumer
+(or one embedded `firehook dev`), handled by SDK executors in two processes of one
+group, one of them killed with SIGKILL midway. No run is lost and no (run, attempt)
+is handled twice."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from firehook.devservers import free_port
+from firehook.store import Database
+from tests.executor_worker import TITLE
+from tests.processes import (
+    ROOT,
+    RoleProcess,
+    Tenant,
+    Topology,
+    create_tenant,
+    run_rows,
+    send_webhook,
+    topology,  # noqa: F401  (fixture)
+)
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+FIRES = 1000
+FINAL = {"succeeded", "failed", "timed_out", "cancelled", "skipped", "coalesced"}
+ROUTINE = {
+    "title": TITLE,
+    "concurrencyPolicy": "always_enqueue",
+    "runTimeoutSec": 10,
+    "retry": {"maxAttempts": 3, "strategy": "fixed", "baseDelaySec": 0, "maxDelaySec": 0},
+}
+
+
+class Record:
+    """The lines the executor processes append to one file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.touch()
+
+    def lines(self) -> list[tuple[str, str, int, int]]:
+        rows = []
+        for line in self.path.read_text().splitlines():
+            what, run_id, attempt, pid = line.split()
+            rows.append((what, run_id, int(attempt), int(pid)))
+        return rows
+
+    def done_by(self, pid: int) -> int:
+        return sum(1 for what, _, _, p in self.lines() if what == "done" and p == pid)
+
+
+def executor_process(workdir: Path, mode: str, record: Record, **env: str) -> RoleProcess:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("FIREHOOK_")}
+    environment |= {
+        "PYTHONPATH": str(ROOT),
+        "EXECUTOR_RECORD": str(record.path),
+        "EXECUTOR_WORK_MS": "10",
+        "EXECUTOR_CONCURRENCY": "8",
+        **env,
+    }
+    port = free_port()
+    return RoleProcess(
+        [f"executor-{mode}"],
+        environment,
+        port,
+        workdir / f"executor-{mode}-{port}.log",
+        workdir,
+        command=[sys.executable, "-m", "tests.executor_worker", mode],
+    )
+
+
+async def fire_webhooks(url: str, tenant: Tenant, count: int, senders: int = 16) -> set[str]:
+    """`count` signed webhooks; the run ids of those answered 202."""
+    accepted: set[str] = set()
+    queue = list(range(count))
+
+    async def sender(http: httpx.AsyncClient) -> None:
+        while queue:
+            n = queue.pop()
+            for _ in range(20):
+                attempt = await send_webhook(http, tenant, n)
+                if attempt.status == 202 and attempt.body:
+                    accepted.add(str(attempt.body.get("id") or attempt.body.get("runId")))
+                    break
+                await asyncio.sleep(0.1)
+
+    async with httpx.AsyncClient(base_url=url, timeout=15.0) as http:
+        await asyncio.gather(*(sender(http) for _ in range(senders)))
+    return accepted
+
+
+async def wait_final(database_url: str, run_ids: set[str], timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = {r["id"]: r for r in await run_rows(database_url) if r["id"] in run_ids}
+        if all(r["status"] in FINAL for r in rows.values()) and len(rows) == len(run_ids):
+            return rows
+        if time.monotonic() > deadline:
+            statuses = Counter(r["status"] for r in rows.values())
+            raise AssertionError(f"runs not final after {timeout} s: {statuses}, {len(rows)}")
+        await asyncio.sleep(0.5)
+
+
+async def kill_midway(victim: RoleProcess, record: Record, after: int, timeout: float) -> int:
+    """SIGKILL `victim` once it has handled `after` runs; how many it had then."""
+    deadline = time.monotonic() + timeout
+    while record.done_by(victim.pid) < after:
+        assert time.monotonic() < deadline, f"executor handled too little:\n{victim.log_tail()}"
+        await asyncio.sleep(0.05)
+    victim.kill()
+    return record.done_by(victim.pid)
+
+
+def check_handled_once(
+    record: Record, runs: dict[str, Any], killed: int, attempts: dict[str, int]
+) -> dict[str, int]:
+    """Every run succeeded; every (run, attempt) done at most once, and the run's last
+    attempt done by someone. Figures of what happened."""
+    done = Counter(
+        (run_id, attempt) for what, run_id, attempt, _ in record.lines() if what == "done"
+    )
+    twice = {key: n for key, n in done.items() if n > 1}
+    assert not twice, f"handled more than once: {list(twice.items())[:5]}"
+    statuses = Counter(r["status"] for r in runs.values())
+    assert statuses == {"succeeded": len(runs)}, statuses
+    for run_id in runs:
+        assert done[(run_id, attempts[run_id])] == 1, run_id
+    by_pid = Counter(pid for what, _, _, pid in record.lines() if what == "done")
+    lines = record.lines()
+    started = {(r, a) for what, r, a, pid in lines if what == "start" and pid == killed}
+    finished = {(r, a) for what, r, a, pid in lines if what == "done" and pid == killed}
+    return {
+        "interrupted": len(started - finished),
+        "by_killed": by_pid[killed],
+        "by_survivor": sum(n for pid, n in by_pid.items() if pid != killed),
+        "retried": sum(1 for a in attempts.values() if a > 1),
+    }
+
+
+async def current_attempts(database_url: str, run_ids: set[str]) -> dict[str, int]:
+    db = Database(database_url)
+    try:
+        async with db.read() as conn:
+            rows = (await conn.execute(text("select id, attempt from runs"))).all()
+    finally:
+        await db.close()
+    return {row[0]: int(row[1]) for row in rows if row[0] in run_ids}
+
+
+async def test_a_kafka_group_survives_a_killed_member(topology: Topology) -> None:  # noqa: F811
+    gateway = topology.role("gateway").start()
+    consumer = topology.role("consumer").start()
+    await asyncio.gather(gateway.wait_ready(), consumer.wait_ready())
+    tenant = await create_tenant(gateway.url, topology.database_url, **ROUTINE)
+    record = Record(topology.workdir / "record.txt")
+    group = {
+        "EXECUTOR_BOOTSTRAP": topology.bootstrap,
+        "EXECUTOR_GROUP": f"{topology.name}.executors",
+        "EXECUTOR_RUNS_TOPIC": topology.topics["runs"],
+        "EXECUTOR_RESULTS_TOPIC": topology.topics["run_results"],
+    }
+    first = executor_process(topology.workdir, "kafka", record, **group).start()
+    second = executor_process(topology.workdir, "kafka", record, **group).start()
+    topology.processes += [first, second]
+    started = time.monotonic()
+    firing = asyncio.create_task(fire_webhooks(gateway.url, tenant, FIRES))
+    handled_at_kill = await kill_midway(first, record, FIRES // 4, timeout=90)
+    run_ids = await firing
+    assert len(run_ids) == FIRES
+    runs = await wait_final(topology.database_url, run_ids, timeout=90)
+    elapsed = time.monotonic() - started
+    figures = check_handled_once(
+        record, runs, first.pid, await current_attempts(topology.database_url, run_ids)
+    )
+    print(
+        f"kafka group: {FIRES} runs in {elapsed:.1f} s, killed after {handled_at_kill}, {figures}"
+    )
+    assert figures["by_survivor"] > 0
+    # SIGTERM drains: the survivor stops cleanly, within its bound.
+    assert second.terminate(timeout=30) == 0
+    consumer.terminate()
+    gateway.terminate()
