@@ -22,6 +22,7 @@ from firehook.store import Database
 from tests.executor_worker import TITLE
 from tests.processes import (
     ROOT,
+    WEBHOOK_SECRET,
     RoleProcess,
     Tenant,
     Topology,
@@ -34,6 +35,9 @@ from tests.processes import (
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 FIRES = 1000
+# Embedded mode goes through one SQLite gateway for every fire, claim and result (four
+# requests a run); on a loaded 2-core machine it serves about 60 a second, so fewer fires.
+EMBEDDED_FIRES = 300
 FINAL = {"succeeded", "failed", "timed_out", "cancelled", "skipped", "coalesced"}
 ROUTINE = {
     "title": TITLE,
@@ -89,7 +93,7 @@ async def fire_webhooks(url: str, tenant: Tenant, count: int, senders: int = 16)
     async def sender(http: httpx.AsyncClient) -> None:
         while queue:
             n = queue.pop()
-            for _ in range(20):
+            for _ in range(150):
                 attempt = await send_webhook(http, tenant, n)
                 if attempt.status == 202 and attempt.body:
                     accepted.add(str(attempt.body.get("id") or attempt.body.get("runId")))
@@ -113,12 +117,17 @@ async def wait_final(database_url: str, run_ids: set[str], timeout: float) -> di
         await asyncio.sleep(0.5)
 
 
+async def wait_done(process: RoleProcess, record: Record, count: int, timeout: float) -> None:
+    """Until `process` has handled `count` runs."""
+    deadline = time.monotonic() + timeout
+    while record.done_by(process.pid) < count:
+        assert time.monotonic() < deadline, f"executor handled too little:\n{process.log_tail()}"
+        await asyncio.sleep(0.05)
+
+
 async def kill_midway(victim: RoleProcess, record: Record, after: int, timeout: float) -> int:
     """SIGKILL `victim` once it has handled `after` runs; how many it had then."""
-    deadline = time.monotonic() + timeout
-    while record.done_by(victim.pid) < after:
-        assert time.monotonic() < deadline, f"executor handled too little:\n{victim.log_tail()}"
-        await asyncio.sleep(0.05)
+    await wait_done(victim, record, after, timeout)
     victim.kill()
     return record.done_by(victim.pid)
 
@@ -192,3 +201,104 @@ async def test_a_kafka_group_survives_a_killed_member(topology: Topology) -> Non
     assert second.terminate(timeout=30) == 0
     consumer.terminate()
     gateway.terminate()
+
+
+def dev_process(workdir: Path, port: int) -> RoleProcess:
+    """`firehook dev` (SQLite, in-process bus) on `port`, over the same files each time."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("FIREHOOK_")}
+    environment |= {
+        "FIREHOOK_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'dev.db'}",
+        "FIREHOOK_SECRET_KEY_FILE": str(workdir / "dev.key"),
+        "FIREHOOK_HOST": "127.0.0.1",
+        "FIREHOOK_PORT": str(port),
+        "FIREHOOK_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+        "FIREHOOK_LOG_FORMAT": "console",
+        "FIREHOOK_WEBHOOK_RATE_PER_IP": "1000000",
+        "FIREHOOK_WEBHOOK_BURST_PER_IP": "1000000",
+        "FIREHOOK_WEBHOOK_RATE_PER_TRIGGER": "1000000",
+        "FIREHOOK_WEBHOOK_BURST_PER_TRIGGER": "1000000",
+    }
+    return RoleProcess(["dev"], environment, port, workdir / f"dev-{port}.log", workdir)
+
+
+def printed(process: RoleProcess, label: str) -> str:
+    for line in process.log_lines():
+        if line.strip().startswith(label):
+            return line.split(label, 1)[1].strip()
+    raise AssertionError(f"{label} not printed:\n{process.log_tail()}")
+
+
+async def dev_tenant(dev: RoleProcess) -> tuple[Tenant, str]:
+    """A board key, the test routine and its webhook trigger in the company `dev` made."""
+    admin = {"Authorization": f"Bearer {printed(dev, 'admin key:')}"}
+    company_id = printed(dev, "company:")
+    async with httpx.AsyncClient(base_url=dev.url, timeout=10) as http:
+        key = await http.post(
+            f"/api/companies/{company_id}/api-keys", json={"role": "board"}, headers=admin
+        )
+        assert key.status_code == 201, key.text
+        tenant = Tenant(company_id, key.json()["key"], "")
+        body = (
+            {"assigneeAgentId": "agent-1", "projectId": "tests"} | ROUTINE | {"runTimeoutSec": 30}
+        )
+        routine = await http.post(
+            f"/api/companies/{company_id}/routines", json=body, headers=tenant.auth
+        )
+        assert routine.status_code == 201, routine.text
+        tenant.routine_id = routine.json()["id"]
+        trigger = await http.post(
+            f"/api/routines/{tenant.routine_id}/triggers",
+            json={"kind": "webhook", "signingMode": "hmac_sha256", "secret": WEBHOOK_SECRET},
+            headers=tenant.auth,
+        )
+        assert trigger.status_code == 201, trigger.text
+        tenant.trigger = trigger.json()
+    return tenant, company_id
+
+
+async def test_an_embedded_group_over_sse_survives_a_killed_member_and_a_reconnect(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    dev = dev_process(tmp_path, port).start()
+    processes = [dev]
+    try:
+        await dev.wait_ready()
+        tenant, company_id = await dev_tenant(dev)
+        record = Record(tmp_path / "record.txt")
+        group = {
+            "EXECUTOR_BASE_URL": dev.url,
+            "EXECUTOR_API_KEY": tenant.board_key,
+            "EXECUTOR_COMPANY_ID": company_id,
+        }
+        group["EXECUTOR_CONCURRENCY"] = "32"
+        first = executor_process(tmp_path, "stream", record, **group).start()
+        second = executor_process(tmp_path, "stream", record, **group).start()
+        processes += [first, second]
+        started = time.monotonic()
+        firing = asyncio.create_task(fire_webhooks(dev.url, tenant, EMBEDDED_FIRES))
+        handled_at_kill = await kill_midway(first, record, EMBEDDED_FIRES // 5, timeout=120)
+        # The gateway goes away under the survivor: it resumes with Last-Event-ID.
+        await wait_done(second, record, EMBEDDED_FIRES // 3, timeout=120)
+        dev.kill()
+        await asyncio.sleep(1.0)
+        dev = dev_process(tmp_path, port).start()
+        processes.append(dev)
+        await dev.wait_ready()
+        run_ids = await firing
+        assert len(run_ids) == EMBEDDED_FIRES
+        db_url = f"sqlite+aiosqlite:///{tmp_path / 'dev.db'}"
+        runs = await wait_final(db_url, run_ids, timeout=120)
+        elapsed = time.monotonic() - started
+        figures = check_handled_once(
+            record, runs, first.pid, await current_attempts(db_url, run_ids)
+        )
+        print(
+            f"embedded group: {EMBEDDED_FIRES} runs in {elapsed:.1f} s, killed after {handled_at_kill}, {figures}"
+        )
+        assert figures["by_survivor"] > 0
+        assert any("reconnecting" in line for line in second.log_lines()), second.log_tail()
+        assert second.terminate(timeout=30) == 0
+    finally:
+        for process in processes:
+            process.kill()
