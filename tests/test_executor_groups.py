@@ -26,6 +26,7 @@ from tests.processes import (
     RoleProcess,
     Tenant,
     Topology,
+    create_routine,
     create_tenant,
     run_rows,
     send_webhook,
@@ -302,3 +303,66 @@ async def test_an_embedded_group_over_sse_survives_a_killed_member_and_a_reconne
     finally:
         for process in processes:
             process.kill()
+
+
+async def wait_line(record: Record, what: str, run_id: str, timeout: float = 60) -> int:
+    """Until the record has `what` for `run_id`; the attempt it names."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for line_what, line_run, attempt, _ in record.lines():
+            if line_what == what and line_run == run_id:
+                return attempt
+        assert time.monotonic() < deadline, f"no {what} for {run_id}: {record.lines()}"
+        await asyncio.sleep(0.05)
+
+
+async def test_cancel_and_deadline_reach_the_handler(topology: Topology) -> None:  # noqa: F811
+    gateway = topology.role("gateway").start()
+    consumer = topology.role("consumer").start()
+    await asyncio.gather(gateway.wait_ready(), consumer.wait_ready())
+    tenant = await create_tenant(gateway.url, topology.database_url, webhook=False, title=TITLE)
+    record = Record(topology.workdir / "record.txt")
+    executor = executor_process(
+        topology.workdir,
+        "kafka",
+        record,
+        EXECUTOR_BOOTSTRAP=topology.bootstrap,
+        EXECUTOR_GROUP=f"{topology.name}.executors",
+        EXECUTOR_RUNS_TOPIC=topology.topics["runs"],
+        EXECUTOR_RESULTS_TOPIC=topology.topics["run_results"],
+    ).start()
+    topology.processes.append(executor)
+    async with httpx.AsyncClient(base_url=gateway.url, timeout=10) as http:
+        short = await create_routine(http, tenant, title=TITLE, runTimeoutSec=3)
+
+        async def hang(routine_id: str) -> str:
+            fired = await http.post(
+                f"/api/routines/{routine_id}/run",
+                json={"payload": {"hang": True}},
+                headers=tenant.auth,
+            )
+            assert fired.status_code == 202, fired.text
+            body = fired.json()
+            return str(body.get("runId") or body.get("id"))
+
+        cancelled_run, overdue_run = await hang(tenant.routine_id), await hang(short)
+        await wait_line(record, "start", cancelled_run)
+        cancel = await http.post(f"/api/runs/{cancelled_run}/cancel", headers=tenant.auth)
+        assert cancel.status_code == 200, cancel.text
+        # The cancelled event on the runs topic cancels the handler in the executor.
+        await wait_line(record, "cancelled", cancelled_run, timeout=30)
+        # The deadline cancels the other, about 3 s after its dispatch.
+        await wait_line(record, "start", overdue_run)
+        await wait_line(record, "cancelled", overdue_run, timeout=30)
+        deadline = time.monotonic() + 30
+        while True:
+            run = (await http.get(f"/api/runs/{overdue_run}", headers=tenant.auth)).json()
+            if run["status"] in FINAL or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
+        # Whichever came first, the executor's failure or the core's timeout, the run ended.
+        assert run["status"] in {"failed", "timed_out"}, run
+        cancelled = (await http.get(f"/api/runs/{cancelled_run}", headers=tenant.auth)).json()
+        assert cancelled["status"] == "cancelled"
+    assert not [line for line in record.lines() if line[0] == "done"]
+    assert executor.terminate(timeout=30) == 0
