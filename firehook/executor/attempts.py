@@ -153,7 +153,6 @@ class Attempts:
         if left is not None and left <= 0:
             return Outcome("failed", error="deadline exceeded before the handler started")
         loop = asyncio.get_running_loop()
-        started = time.perf_counter()
         try:
             async with asyncio.timeout_at(None if left is None else loop.time() + left):
                 output = await handler(run)
@@ -170,7 +169,6 @@ class Attempts:
         except Exception as exc:
             log.info("handler failed", run_id=run.id, attempt=run.attempt, error=repr(exc)[:200])
             return _failed(exc)
-        log.debug("handler done", run_id=run.id, seconds=round(time.perf_counter() - started, 4))
         if run.linked_issue_id is not None and isinstance(output, dict):
             output = {"linkedIssueId": run.linked_issue_id} | output
         return Outcome("succeeded", output=output)

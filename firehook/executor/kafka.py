@@ -150,7 +150,8 @@ class KafkaRuns:
     async def _read(self, stop: asyncio.Event) -> None:
         paused = False
         while not stop.is_set():
-            backlog = len(self._queue) + sum(len(p.held) for p in self._partitions.values())
+            # Held candidates do not count: pausing would keep their partition from catching up.
+            backlog = len(self._queue)
             if backlog >= self._max_pending and not paused:
                 self._consumer.pause(*self._consumer.assignment())
                 paused = True
@@ -176,6 +177,10 @@ class KafkaRuns:
                 else:
                     partition.held.append(candidate)
             for partition in self._partitions.values():
+                if len(partition.held) > self._max_pending:
+                    # A long redelivered stretch (a new group on an old topic): stop holding;
+                    # the past-deadline and moved-on checks still apply to each run.
+                    partition.catch_up_to = 0
                 if partition.held and partition.caught_up:
                     held, partition.held = partition.held, []
                     for candidate in held:

@@ -192,7 +192,6 @@ class StreamRuns:
         if status == 200:
             return True
         # 409: another member took it, or it ended. Unanswered: the run times out and retries.
-        log.debug("attempt not claimed", run_id=run.id, attempt=run.attempt, status=status)
         return False
 
     async def _report(self, run: Run, outcome: Outcome) -> None:
