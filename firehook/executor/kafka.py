@@ -31,6 +31,7 @@ from aiokafka import (  # type: ignore[import-untyped]
 from aiokafka.errors import KafkaError  # type: ignore[import-untyped]
 
 from firehook.cloudevents import encode_event
+from firehook.executor.api import RunsApi
 from firehook.executor.attempts import Attempts, Outcome
 from firehook.executor.handlers import Handler, Registry
 from firehook.executor.runs import Run
@@ -92,6 +93,8 @@ class KafkaRuns:
         session_timeout_ms: int = 10_000,
         heartbeat_interval_ms: int = 3_000,
         source: str = "/firehook/executor",
+        api_url: str | None = None,
+        api_key: str | None = None,
     ) -> None:
         options = dict(client_options or {})
         self._registry = registry
@@ -122,6 +125,9 @@ class KafkaRuns:
         self._queued = asyncio.Event()
         self._where: dict[tuple[str, int], tuple[TopicPartition, int]] = {}
         self._commit_wanted = asyncio.Event()
+        # With the gateway's API, each attempt is also claimed: once per group, even
+        # across a crash between a result and its commit.
+        self._api = RunsApi(api_url, api_key) if api_url and api_key else None
 
     async def run(self, stop: asyncio.Event, drain_timeout: float) -> None:
         """Until `stop` is set; then drain the attempts in flight and commit."""
@@ -146,6 +152,8 @@ class KafkaRuns:
                 await self._consumer.stop()
         finally:
             await self._producer.stop()
+            if self._api is not None:
+                await self._api.close()
 
     async def _read(self, stop: asyncio.Event) -> None:
         paused = False
@@ -254,7 +262,13 @@ class KafkaRuns:
                 self._handled(candidate.tp, candidate.offset)
                 continue
             self._where[run.key] = (candidate.tp, candidate.offset)
-            await self._attempts.start(run, candidate.handler, self._report, self._done)
+            await self._attempts.start(
+                run,
+                candidate.handler,
+                self._report,
+                self._done,
+                claim=self._api.claim if self._api is not None else None,
+            )
 
     def _done(self, run: Run) -> None:
         where = self._where.pop(run.key, None)

@@ -11,13 +11,13 @@ import asyncio
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 import orjson
 import structlog
 
-from firehook.executor.attempts import Attempts, Outcome
+from firehook.executor.api import RunsApi
+from firehook.executor.attempts import Attempts
 from firehook.executor.handlers import Handler, Registry
 from firehook.executor.runs import Run
 
@@ -25,7 +25,6 @@ log = structlog.get_logger("firehook.executor")
 
 DISPATCHED = "dev.firehook.run.dispatched"
 CANCELLED = "dev.firehook.run.cancelled"
-_TRIES = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,10 +81,9 @@ class StreamRuns:
         self.last_event_id = last_event_id
         self._reconnect_delay = reconnect_delay
         self._max_pending = max_pending
-        self._http = http or httpx.AsyncClient(
-            base_url=base_url, timeout=httpx.Timeout(10.0, read=60.0)
-        )
-        self._headers = {"Authorization": f"Bearer {api_key}"}
+        self._api = RunsApi(base_url, api_key, http)
+        self._http = self._api.http
+        self._headers = self._api.headers
         self._queue: deque[tuple[Run, Handler]] = deque()
         self._queued = asyncio.Event()
         self._room = asyncio.Event()
@@ -107,7 +105,7 @@ class StreamRuns:
             cut = await self._attempts.drain(drain_timeout)
             if cut:
                 log.warning("handlers cut short at shutdown", count=cut)
-            await self._http.aclose()
+            await self._api.close()
 
     async def _read_forever(self) -> None:
         while True:
@@ -171,38 +169,7 @@ class StreamRuns:
             run, handler = self._queue.popleft()
             if len(self._queue) < self._max_pending // 2:
                 self._room.set()
-            await self._attempts.start(run, handler, self._report, claim=self._claim)
-
-    async def _call(self, path: str, body: dict[str, Any]) -> int | None:
-        """POST with retries on transport errors and 5xx; the final status (None: gave up)."""
-        delay = 0.2
-        for _ in range(_TRIES):
-            try:
-                response = await self._http.post(path, json=body, headers=self._headers)
-                if response.status_code < 500:
-                    return response.status_code
-            except httpx.TransportError as exc:
-                log.info("API call failed; retrying", path=path, error=repr(exc)[:200])
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
-        return None
-
-    async def _claim(self, run: Run) -> bool:
-        status = await self._call(f"/api/runs/{run.id}/claim", {"attempt": run.attempt})
-        if status == 200:
-            return True
-        # 409: another member took it, or it ended. Unanswered: the run times out and retries.
-        return False
-
-    async def _report(self, run: Run, outcome: Outcome) -> None:
-        body: dict[str, Any] = {"status": outcome.status, "attempt": run.attempt}
-        if outcome.status == "succeeded":
-            body["output"] = outcome.output
-        else:
-            body["error"] = outcome.error
-        status = await self._call(f"/api/runs/{run.id}/complete", body)
-        if status != 200:
-            log.warning("run result not applied", run_id=run.id, status=status)
+            await self._attempts.start(run, handler, self._api.complete, claim=self._api.claim)
 
 
 class StreamRefused(Exception):
