@@ -52,6 +52,8 @@ def main() -> None:
             enable_idempotence=False,
             session_timeout_ms=2000,
             heartbeat_interval_ms=200,
+            api_url=env.get("EXECUTOR_API_URL"),
+            api_key=env.get("EXECUTOR_API_KEY"),
         )
     else:
         executor.run_stream(

@@ -10,6 +10,7 @@ import os
 import sys
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,7 @@ FINAL = {"succeeded", "failed", "timed_out", "cancelled", "skipped", "coalesced"
 ROUTINE = {
     "title": TITLE,
     "concurrencyPolicy": "always_enqueue",
-    "runTimeoutSec": 10,
+    "runTimeoutSec": 30,
     "retry": {"maxAttempts": 3, "strategy": "fixed", "baseDelaySec": 0, "maxDelaySec": 0},
 }
 
@@ -86,8 +87,9 @@ def executor_process(workdir: Path, mode: str, record: Record, **env: str) -> Ro
     )
 
 
-async def fire_webhooks(url: str, tenant: Tenant, count: int, senders: int = 16) -> set[str]:
-    """`count` signed webhooks; the run ids of those answered 202."""
+async def fire_webhooks(url: str, tenants: list[Tenant], count: int, senders: int = 16) -> set[str]:
+    """`count` signed webhooks, spread over the routines of `tenants`; the run ids of those
+    answered 202."""
     accepted: set[str] = set()
     queue = list(range(count))
 
@@ -95,7 +97,7 @@ async def fire_webhooks(url: str, tenant: Tenant, count: int, senders: int = 16)
         while queue:
             n = queue.pop()
             for _ in range(150):
-                attempt = await send_webhook(http, tenant, n)
+                attempt = await send_webhook(http, tenants[n % len(tenants)], n)
                 if attempt.status == 202 and attempt.body:
                     accepted.add(str(attempt.body.get("id") or attempt.body.get("runId")))
                     break
@@ -124,6 +126,37 @@ async def wait_done(process: RoleProcess, record: Record, count: int, timeout: f
     while record.done_by(process.pid) < count:
         assert time.monotonic() < deadline, f"executor handled too little:\n{process.log_tail()}"
         await asyncio.sleep(0.05)
+
+
+async def webhook_routines(url: str, tenant: Tenant, count: int) -> list[Tenant]:
+    """`tenant` and `count - 1` more routines like its own, each with a webhook trigger:
+    routines are partition keys, so the runs spread over the partitions of the group."""
+    routines = [tenant]
+    async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+        for _ in range(count - 1):
+            routine_id = await create_routine(http, tenant, **ROUTINE)
+            trigger = await http.post(
+                f"/api/routines/{routine_id}/triggers",
+                json={"kind": "webhook", "signingMode": "hmac_sha256", "secret": WEBHOOK_SECRET},
+                headers=tenant.auth,
+            )
+            assert trigger.status_code == 201, trigger.text
+            routines.append(replace(tenant, routine_id=routine_id, trigger=trigger.json()))
+    return routines
+
+
+async def kill_busiest(
+    members: list[RoleProcess], record: Record, after: int, timeout: float
+) -> tuple[RoleProcess, RoleProcess, int]:
+    """Once the group has handled `after` runs, SIGKILL the member that handled most;
+    (killed, survivor, what the killed one had handled)."""
+    deadline = time.monotonic() + timeout
+    while sum(record.done_by(member.pid) for member in members) < after:
+        assert time.monotonic() < deadline, "the group handled too little"
+        await asyncio.sleep(0.05)
+    victim, survivor = sorted(members, key=lambda m: record.done_by(m.pid), reverse=True)
+    victim.kill()
+    return victim, survivor, record.done_by(victim.pid)
 
 
 async def kill_midway(victim: RoleProcess, record: Record, after: int, timeout: float) -> int:
@@ -181,12 +214,15 @@ async def test_a_kafka_group_survives_a_killed_member(topology: Topology) -> Non
         "EXECUTOR_RUNS_TOPIC": topology.topics["runs"],
         "EXECUTOR_RESULTS_TOPIC": topology.topics["run_results"],
     }
-    first = executor_process(topology.workdir, "kafka", record, **group).start()
-    second = executor_process(topology.workdir, "kafka", record, **group).start()
-    topology.processes += [first, second]
+    group |= {"EXECUTOR_CONCURRENCY": "16", "EXECUTOR_WORK_MS": "50"}
+    members = [
+        executor_process(topology.workdir, "kafka", record, **group).start() for _ in range(2)
+    ]
+    topology.processes += members
+    routines = await webhook_routines(gateway.url, tenant, 16)
     started = time.monotonic()
-    firing = asyncio.create_task(fire_webhooks(gateway.url, tenant, FIRES))
-    handled_at_kill = await kill_midway(first, record, FIRES // 4, timeout=90)
+    firing = asyncio.create_task(fire_webhooks(gateway.url, routines, FIRES))
+    first, second, handled_at_kill = await kill_busiest(members, record, FIRES // 3, timeout=90)
     run_ids = await firing
     assert len(run_ids) == FIRES
     runs = await wait_final(topology.database_url, run_ids, timeout=90)
@@ -277,7 +313,7 @@ async def test_an_embedded_group_over_sse_survives_a_killed_member_and_a_reconne
         second = executor_process(tmp_path, "stream", record, **group).start()
         processes += [first, second]
         started = time.monotonic()
-        firing = asyncio.create_task(fire_webhooks(dev.url, tenant, EMBEDDED_FIRES))
+        firing = asyncio.create_task(fire_webhooks(dev.url, [tenant], EMBEDDED_FIRES))
         handled_at_kill = await kill_midway(first, record, EMBEDDED_FIRES // 5, timeout=120)
         # The gateway goes away under the survivor: it resumes with Last-Event-ID.
         await wait_done(second, record, EMBEDDED_FIRES // 3, timeout=120)
@@ -316,7 +352,9 @@ async def wait_line(record: Record, what: str, run_id: str, timeout: float = 60)
         await asyncio.sleep(0.05)
 
 
-async def test_cancel_and_deadline_reach_the_handler(topology: Topology) -> None:  # noqa: F811
+async def test_cancel_and_deadline_reach_the_handler_of_a_claimed_attempt(
+    topology: Topology,  # noqa: F811
+) -> None:
     gateway = topology.role("gateway").start()
     consumer = topology.role("consumer").start()
     await asyncio.gather(gateway.wait_ready(), consumer.wait_ready())
@@ -330,6 +368,9 @@ async def test_cancel_and_deadline_reach_the_handler(topology: Topology) -> None
         EXECUTOR_GROUP=f"{topology.name}.executors",
         EXECUTOR_RUNS_TOPIC=topology.topics["runs"],
         EXECUTOR_RESULTS_TOPIC=topology.topics["run_results"],
+        # This one also claims each attempt through the API before it starts.
+        EXECUTOR_API_URL=gateway.url,
+        EXECUTOR_API_KEY=tenant.board_key,
     ).start()
     topology.processes.append(executor)
     async with httpx.AsyncClient(base_url=gateway.url, timeout=10) as http:
@@ -347,6 +388,8 @@ async def test_cancel_and_deadline_reach_the_handler(topology: Topology) -> None
 
         cancelled_run, overdue_run = await hang(tenant.routine_id), await hang(short)
         await wait_line(record, "start", cancelled_run)
+        claimed = (await http.get(f"/api/runs/{cancelled_run}", headers=tenant.auth)).json()
+        assert claimed["status"] == "running", claimed
         cancel = await http.post(f"/api/runs/{cancelled_run}/cancel", headers=tenant.auth)
         assert cancel.status_code == 200, cancel.text
         # The cancelled event on the runs topic cancels the handler in the executor.
