@@ -368,6 +368,7 @@ async def test_cancel_and_deadline_reach_the_handler_of_a_claimed_attempt(
         EXECUTOR_GROUP=f"{topology.name}.executors",
         EXECUTOR_RUNS_TOPIC=topology.topics["runs"],
         EXECUTOR_RESULTS_TOPIC=topology.topics["run_results"],
+        EXECUTOR_DRAIN_SEC="2",
         # This one also claims each attempt through the API before it starts.
         EXECUTOR_API_URL=gateway.url,
         EXECUTOR_API_KEY=tenant.board_key,
@@ -407,5 +408,18 @@ async def test_cancel_and_deadline_reach_the_handler_of_a_claimed_attempt(
         assert run["status"] in {"failed", "timed_out"}, run
         cancelled = (await http.get(f"/api/runs/{cancelled_run}", headers=tenant.auth)).json()
         assert cancelled["status"] == "cancelled"
+        # SIGTERM while a handler hangs: the drain is bounded (EXECUTOR_DRAIN_SEC), and the
+        # cut attempt is reported failed, not lost.
+        stuck_run = await hang(tenant.routine_id)
+        await wait_line(record, "start", stuck_run)
+        stopping = time.monotonic()
+        assert executor.terminate(timeout=30) == 0
+        assert time.monotonic() - stopping < 15
+        await wait_line(record, "cancelled", stuck_run, timeout=5)
+        stuck = (await http.get(f"/api/runs/{stuck_run}", headers=tenant.auth)).json()
+        deadline = time.monotonic() + 30
+        while stuck["status"] not in FINAL and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+            stuck = (await http.get(f"/api/runs/{stuck_run}", headers=tenant.auth)).json()
+        assert stuck["status"] == "failed" and stuck["error"] == "executor stopped before the end"
     assert not [line for line in record.lines() if line[0] == "done"]
-    assert executor.terminate(timeout=30) == 0
