@@ -21,6 +21,7 @@ _REASONS = {
     409: "Conflict with the resource's state",
     413: "Body too large",
     415: "Unsupported media type",
+    422: "Well-formed but meaningless",
     429: "Rate limited",
     503: "Unavailable; retry later",
 }
