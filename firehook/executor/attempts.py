@@ -126,6 +126,7 @@ class Attempts:
         claim: Claim | None,
     ) -> None:
         taken = claim is None
+        outcome: Outcome | None = None
         try:
             if claim is not None and not await claim(run):
                 return
@@ -136,8 +137,10 @@ class Attempts:
         except asyncio.CancelledError:
             reason = self._reasons.get(run.key)
             if reason == "shutdown" and taken:
-                # Report it (the run retries or fails by its policy), and let the stop go on.
-                await report(run, Outcome("failed", error="executor stopped before the end"))
+                # Report it (the run retries or fails by its policy), and let the stop go on;
+                # a handler that had finished keeps its own outcome.
+                cut = Outcome("failed", error="executor stopped before the end")
+                await report(run, outcome or cut)
             elif reason is None:
                 raise
         except Exception:
