@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,7 +34,7 @@ from firehook.cloudevents import encode_event
 from firehook.executor.api import RunsApi
 from firehook.executor.attempts import Attempts, Outcome
 from firehook.executor.handlers import Handler, Registry
-from firehook.executor.runs import Run
+from firehook.executor.runs import MovedOn, Run
 from schemas.events import RUN_RESULT, RunResult
 
 log = structlog.get_logger("firehook.executor")
@@ -43,7 +43,6 @@ DISPATCHED = "dev.firehook.run.dispatched"
 CANCELLED = "dev.firehook.run.cancelled"
 _RUN_EVENT = "dev.firehook.run."
 _COMMIT_EVERY_SEC = 0.2
-_REMEMBERED = 200_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +118,7 @@ class KafkaRuns:
             **options,
         )
         self._partitions: dict[TopicPartition, _Partition] = {}
-        # run id → the highest attempt some event shows has moved on.
-        self._moved_on: OrderedDict[str, int] = OrderedDict()
+        self._moved_on = MovedOn()
         self._queue: deque[_Candidate] = deque()
         self._queued = asyncio.Event()
         self._where: dict[tuple[str, int], tuple[TopicPartition, int]] = {}
@@ -209,16 +207,13 @@ class KafkaRuns:
             return None
         if ce_type != DISPATCHED:
             # Any later status of an attempt means it is no longer to start.
-            self._moved_on[run_id] = max(attempt, self._moved_on.get(run_id, 0))
-            self._moved_on.move_to_end(run_id)
-            if len(self._moved_on) > _REMEMBERED:
-                self._moved_on.popitem(last=False)
+            self._moved_on.note(run_id, attempt)
             if ce_type == CANCELLED:
                 self._attempts.cancel_run(run_id)
             return None
         if attempt > 1:
             # A newer attempt replaces the old ones.
-            self._moved_on[run_id] = max(attempt - 1, self._moved_on.get(run_id, 0))
+            self._moved_on.note(run_id, attempt - 1)
         try:
             traceparent = headers.get("traceparent")
             run = Run.from_event(data, traceparent.decode() if traceparent else None)
@@ -235,7 +230,7 @@ class KafkaRuns:
         self._queued.set()
 
     def _superseded(self, run: Run) -> bool:
-        return self._moved_on.get(run.id, 0) >= run.attempt
+        return self._moved_on.covers(run)
 
     async def _start_queued(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

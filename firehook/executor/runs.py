@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -104,3 +105,22 @@ class Run:
         self.progress_notes.append(note)
         log.info("run progress", run_id=self.id, attempt=self.attempt, **note)
         await asyncio.sleep(0)
+
+
+class MovedOn:
+    """Which attempts later run events show are over (a result, a claim, a cancel, a newer
+    attempt): they are not to start. Remembers the most recent `limit` runs."""
+
+    def __init__(self, limit: int = 200_000) -> None:
+        self._attempts: OrderedDict[str, int] = OrderedDict()
+        self._limit = limit
+
+    def note(self, run_id: str, attempt: int) -> None:
+        """Attempts up to `attempt` of `run_id` are over."""
+        self._attempts[run_id] = max(attempt, self._attempts.get(run_id, 0))
+        self._attempts.move_to_end(run_id)
+        if len(self._attempts) > self._limit:
+            self._attempts.popitem(last=False)
+
+    def covers(self, run: Run) -> bool:
+        return self._attempts.get(run.id, 0) >= run.attempt

@@ -19,7 +19,7 @@ import structlog
 from firehook.executor.api import RunsApi
 from firehook.executor.attempts import Attempts
 from firehook.executor.handlers import Handler, Registry
-from firehook.executor.runs import Run
+from firehook.executor.runs import MovedOn, Run
 
 log = structlog.get_logger("firehook.executor")
 
@@ -85,6 +85,7 @@ class StreamRuns:
         self._http = self._api.http
         self._headers = self._api.headers
         self._queue: deque[tuple[Run, Handler]] = deque()
+        self._moved_on = MovedOn()
         self._queued = asyncio.Event()
         self._room = asyncio.Event()
         self._room.set()
@@ -139,10 +140,12 @@ class StreamRuns:
         except (orjson.JSONDecodeError, KeyError, TypeError):
             log.warning("undecodable stream event skipped", id=event.id)
             return
-        if ce_type == CANCELLED:
-            self._attempts.cancel_run(run_id)
-            return
         if ce_type != DISPATCHED:
+            # Claimed by another member, ended or cancelled: not to start if still queued.
+            if isinstance(data.get("attempt"), int):
+                self._moved_on.note(run_id, data["attempt"])
+            if ce_type == CANCELLED:
+                self._attempts.cancel_run(run_id)
             return
         try:
             run = Run.from_event(data, cloudevent.get("traceparent"))
@@ -169,6 +172,8 @@ class StreamRuns:
             run, handler = self._queue.popleft()
             if len(self._queue) < self._max_pending // 2:
                 self._room.set()
+            if self._moved_on.covers(run):
+                continue  # saves a claim the core would refuse
             await self._attempts.start(run, handler, self._api.complete, claim=self._api.claim)
 
 
