@@ -29,10 +29,12 @@ from tests.processes import (
     Topology,
     create_routine,
     create_tenant,
+    read_topic,
     run_rows,
     send_webhook,
     topology,  # noqa: F401  (fixture)
 )
+from tests.test_cloudevents_conformance import check_conformance
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -234,6 +236,13 @@ async def test_a_kafka_group_survives_a_killed_member(topology: Topology) -> Non
         f"kafka group: {FIRES} runs in {elapsed:.1f} s, killed after {handled_at_kill}, {figures}"
     )
     assert figures["by_survivor"] > 0
+    # The results the executors produced are CloudEvents the reference SDK reads.
+    results = await read_topic(
+        topology.bootstrap, topology.topics["run_results"], until=lambda got: len(got) >= FIRES
+    )
+    for message in results:
+        event = check_conformance(message, r"dev\.firehook\.run\.result")
+        assert event.get_subject() == event.get_data()["runId"]
     # SIGTERM drains: the survivor stops cleanly, within its bound.
     assert second.terminate(timeout=30) == 0
     consumer.terminate()
