@@ -544,9 +544,7 @@ async def test_migration_repairs_routines_and_triggers_broken_by_nulls(
         )
     broken = await client.get(f"/api/routines/{routine_id}", headers=board(tenant))
     assert broken.status_code == 500  # what the old behaviour left behind
-    await asyncio.to_thread(
-        command.downgrade, alembic_config(ctx.settings.database_url), "0004-1"
-    )
+    await asyncio.to_thread(command.downgrade, alembic_config(ctx.settings.database_url), "0004-1")
     await asyncio.to_thread(command.upgrade, alembic_config(ctx.settings.database_url), "head")
     repaired = await client.get(f"/api/routines/{routine_id}", headers=board(tenant))
     assert repaired.status_code == 200, repaired.text
