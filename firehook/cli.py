@@ -8,6 +8,7 @@ import gc
 import os
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -27,7 +28,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     # SIGTERM ends every command as Ctrl-C does (a migration rolls back its transaction);
     # the serving commands replace this with uvicorn's graceful shutdown.
-    signal.signal(signal.SIGTERM, _interrupt)
+    if threading.current_thread() is threading.main_thread():  # signals go to the main thread
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         return int(args.run(args) or 0)
     except KeyboardInterrupt:
