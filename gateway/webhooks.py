@@ -40,9 +40,11 @@ from firehook.store import Database
 from firehook.store import runs as run_store
 from gateway.api.runs import REPLAYED
 from gateway.http import model_response
+from gateway.inbound import inbound_of, query_handshake, signed_handshake
+from gateway.providers import payload_body, verify_request
 from gateway.ratelimit import Network, TokenBuckets, client_address, retry_after_seconds
 from gateway.routing import Api
-from gateway.signatures import SignatureError, Verified, verify_webhook
+from gateway.signatures import SignatureError, Verified
 from gateway.trigger_cache import TriggerCache, WebhookTrigger, trigger_cache_of
 from schemas.common import RunSource
 from schemas.errors import (
@@ -118,22 +120,29 @@ async def _fire(request: Request) -> Response:
     trigger = await ingest.triggers.get(public_id) if _PUBLIC_ID.fullmatch(public_id) else None
     if trigger is None:
         raise NotFound("webhook trigger not found")
+    if (handshake := query_handshake(trigger, request)) is not None:
+        return handshake
     media = _media_kind(request.headers.get("content-type"))
     body = await read_body(request, trigger.max_body_bytes or ctx.settings.webhook_max_body_bytes)
     now = ctx.clock()
+    secrets = trigger.secrets_at(now)
     try:
-        verified = verify_webhook(
+        verified = verify_request(
             trigger.signing_mode,
-            trigger.secrets_at(now),
-            request.headers,
-            body,
+            secrets,
+            inbound_of(ctx, request, trigger, body),
             trigger.replay_window_sec,
             now.timestamp(),
+            trigger.signing_config,
         )
     except SignatureError as exc:
         # The reason goes to the log only: the sender gets the same 401 whatever failed.
         log.debug("webhook not authenticated", trigger_id=trigger.trigger_id, reason=exc.reason)
         raise Unauthorized("webhook authentication failed") from None
+    if verified.secret_index is not None and (
+        handshake := signed_handshake(trigger, request, body, secrets[verified.secret_index])
+    ):
+        return handshake
     if not trigger.enabled:
         raise Conflict("trigger is disabled")
     if not trigger.firing:
@@ -141,7 +150,7 @@ async def _fire(request: Request) -> Response:
     wait = _take_trigger_token(ingest, trigger)
     if wait:
         raise RateLimited(retry_after_seconds(wait))
-    payload = parse_payload(media, body)
+    payload = parse_payload(media, payload_body(trigger.signing_mode, body))
     key, replay_conflict = idempotency_key(request.headers, verified)
     fire_id = new_id()
     run_id = run_id_for(trigger.routine_id, key if key is not None else f"fire:{fire_id}")

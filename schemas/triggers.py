@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from schemas import cron
 from schemas.common import ApiModel, ResponseModel, ShortText, SigningMode
 from schemas.conditions import Condition, ConditionView
+from schemas.signing import HmacConfig
 
 REPLAY_WINDOW_MIN = 30
 REPLAY_WINDOW_MAX = 86_400
@@ -115,6 +116,15 @@ class WebhookTriggerCreate(ApiModel):
     secret: str | None = Field(default=None, max_length=1024)
     max_body_bytes: int | None = Field(default=None, ge=1, le=MAX_BODY_BYTES_LIMIT)
     rate_limit_per_minute: int | None = Field(default=None, ge=1, le=1_000_000)
+    hmac: HmacConfig | None = Field(
+        default=None, description="Required for, and only for, signingMode custom_hmac."
+    )
+
+    @model_validator(mode="after")
+    def _hmac_with_its_mode(self) -> Self:
+        if (self.signing_mode == SigningMode.CUSTOM_HMAC) != (self.hmac is not None):
+            raise ValueError("hmac is required for, and only for, signingMode custom_hmac")
+        return self
 
 
 class ApiTriggerCreate(ApiModel):
@@ -140,6 +150,7 @@ class TriggerPatch(_ScheduleFields):
     replay_window_sec: int | None = Field(default=None, ge=REPLAY_WINDOW_MIN, le=REPLAY_WINDOW_MAX)
     max_body_bytes: int | None = Field(default=None, ge=1, le=MAX_BODY_BYTES_LIMIT)
     rate_limit_per_minute: int | None = Field(default=None, ge=1, le=1_000_000)
+    hmac: HmacConfig | None = None
 
     @model_validator(mode="after")
     def _at_most_one_schedule(self) -> Self:
@@ -173,6 +184,9 @@ class Trigger(ResponseModel):
     replay_window_sec: int | None = None
     max_body_bytes: int | None = None
     rate_limit_per_minute: int | None = None
+    hmac: dict[str, Any] | None = Field(
+        default=None, description="The custom_hmac configuration, when signingMode is custom_hmac."
+    )
     secret: str | None = Field(
         default=None, description="Only in the responses of create and rotate-secret."
     )

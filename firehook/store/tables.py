@@ -176,6 +176,8 @@ triggers = Table(
     _created(),
     Column("updated_at", UtcDateTime(), nullable=False),
     Column("condition", Json, nullable=True),
+    # The custom_hmac mode's configuration (schemas.signing.HmacConfig).
+    Column("signing_config", Json, nullable=True),
     Index(None, "routine_id"),
     Index(None, "next_run_at"),
 )
