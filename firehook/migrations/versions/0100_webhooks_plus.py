@@ -1,6 +1,6 @@
 """a webhook trigger's signing configuration (custom_hmac)
 
-Revision ID: webhooks-plus
+Revision ID: webhooks_plus
 Revises: 0003
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "webhooks-plus"
+revision = "webhooks_plus"
 down_revision = "0003"
 branch_labels = None
 depends_on = None
