@@ -9,7 +9,7 @@ from typing import Any
 from starlette.applications import Starlette
 
 from firehook.context import Context
-from gateway import health, webhooks
+from gateway import health, inbound, webhooks
 from gateway.api import chains, companies, routines, runs, scheduling, stats, tasks, triggers
 from gateway.compat import schedules
 from gateway.http import EXCEPTION_HANDLERS
@@ -20,6 +20,7 @@ VERSION = "0.1.0"
 MANAGEMENT_APIS: tuple[Api, ...] = (
     # First: routes are matched in order, and the webhook endpoint is the hot path.
     webhooks.api,
+    inbound.api,
     companies.api,
     routines.api,
     triggers.api,

@@ -16,9 +16,14 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from firehook.context import Context
+from firehook.context import Context, context_of
 from gateway.providers import Inbound
+from gateway.ratelimit import client_address, retry_after_seconds
+from gateway.routing import Api, QueryParam
 from gateway.trigger_cache import WebhookTrigger
+from schemas.errors import NotFound, RateLimited
+
+api = Api()
 
 _MAX_TOKEN_CHARS: Final = 1024
 _NOSNIFF: Final = {"X-Content-Type-Options": "nosniff"}
@@ -37,6 +42,39 @@ def inbound_of(ctx: Context, request: Request, trigger: WebhookTrigger, body: by
         body=body,
         content_type=request.headers.get("content-type", "application/json"),
     )
+
+
+@api.operation(
+    "GET",
+    "/api/routine-triggers/public/{publicId}/fire",
+    "Answer a provider's GET challenge (Dropbox) for a webhook trigger",
+    "webhooks",
+    query=(QueryParam("challenge", {"type": "string", "maxLength": 1024}, required=True),),
+    auth=None,
+    errors=(404, 429),
+    extra_responses={
+        "200": {
+            "description": "The challenge, echoed",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    },
+)
+async def answer_challenge(request: Request) -> Response:
+    # Imported here: the webhook endpoint imports this module for its hooks.
+    from gateway.webhooks import PUBLIC_ID_PATTERN, ingest_state
+
+    ctx = context_of(request)
+    ingest = ingest_state(ctx)
+    wait = ingest.per_address.take(client_address(request, ingest.trusted_proxies))
+    if wait:
+        raise RateLimited(retry_after_seconds(wait))
+    public_id = request.path_params["publicId"]
+    found = await ingest.triggers.get(public_id) if PUBLIC_ID_PATTERN.fullmatch(public_id) else None
+    answer = query_handshake(found, request) if found is not None else None
+    if answer is None:
+        # Any trigger but a Dropbox one with a challenge has nothing to say to a GET.
+        raise NotFound("webhook trigger not found")
+    return answer
 
 
 def query_handshake(trigger: WebhookTrigger, request: Request) -> Response | None:

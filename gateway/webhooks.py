@@ -72,6 +72,7 @@ _MAX_FORM_FIELDS: Final = 1000
 # Enough digits for any real Content-Length; more would only make int() slow.
 _MAX_LENGTH_DIGITS: Final = 18
 _PUBLIC_ID: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
+PUBLIC_ID_PATTERN: Final = _PUBLIC_ID
 _REPLAYED_SIGNATURE: Final = "this signed request was already received"
 _JSON: Final = "json"
 _FORM: Final = "form"
