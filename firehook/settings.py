@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     webhook_burst_per_ip: int = Field(default=200, ge=1)
     trusted_proxies: str = ""
     trigger_cache_ttl_sec: float = Field(default=2.0, ge=0)
+    # The delivery inspector: deliveries kept a trigger (0: none), body bytes kept each.
+    webhook_deliveries_kept: int = Field(default=100, ge=0, le=10_000)
+    webhook_delivery_body_bytes: int = Field(default=8192, ge=0, le=1024 * 1024)
 
     kafka_bootstrap_servers: str | None = None
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"

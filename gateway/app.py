@@ -10,7 +10,17 @@ from starlette.applications import Starlette
 
 from firehook.context import Context
 from gateway import health, inbound, webhooks
-from gateway.api import chains, companies, routines, runs, scheduling, stats, tasks, triggers
+from gateway.api import (
+    chains,
+    companies,
+    deliveries,
+    routines,
+    runs,
+    scheduling,
+    stats,
+    tasks,
+    triggers,
+)
 from gateway.compat import schedules
 from gateway.http import EXCEPTION_HANDLERS
 from gateway.openapi import openapi_document
@@ -30,6 +40,7 @@ MANAGEMENT_APIS: tuple[Api, ...] = (
     stats.api,
     scheduling.api,
     schedules.api,
+    deliveries.api,
 )
 
 

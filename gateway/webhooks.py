@@ -39,7 +39,8 @@ from firehook.metrics import FIRES_ACCEPTED, FIRES_RECEIVED, FIRES_REJECTED
 from firehook.store import Database
 from firehook.store import runs as run_store
 from gateway.api.runs import REPLAYED
-from gateway.http import model_response
+from gateway.deliveries import Received, note_delivery
+from gateway.http import error_response, model_response
 from gateway.inbound import inbound_of, query_handshake, signed_handshake
 from gateway.providers import payload_body, verify_request
 from gateway.ratelimit import Network, TokenBuckets, client_address, retry_after_seconds
@@ -104,10 +105,13 @@ _REJECTED = {
 async def fire_webhook(request: Request) -> Response:
     _RECEIVED.inc()
     try:
-        return await _fire(request)
+        response = await _fire(request)
     except FirehookError as error:
         _REJECTED[error.code].inc()
+        note_delivery(request, error_response(error))
         raise
+    note_delivery(request, response)
+    return response
 
 
 async def _fire(request: Request) -> Response:
@@ -121,12 +125,14 @@ async def _fire(request: Request) -> Response:
     trigger = await ingest.triggers.get(public_id) if _PUBLIC_ID.fullmatch(public_id) else None
     if trigger is None:
         raise NotFound("webhook trigger not found")
+    received = request.state.webhook_received = Received.of(trigger)
     if (handshake := query_handshake(trigger, request)) is not None:
         return handshake
     media = _media_kind(request.headers.get("content-type"))
     body = await read_body(request, trigger.max_body_bytes or ctx.settings.webhook_max_body_bytes)
     now = ctx.clock()
-    secrets = trigger.secrets_at(now)
+    secrets = received.secrets = trigger.secrets_at(now)
+    received.body = body
     try:
         verified = verify_request(
             trigger.signing_mode,
@@ -139,6 +145,7 @@ async def _fire(request: Request) -> Response:
     except SignatureError as exc:
         # The reason goes to the log only: the sender gets the same 401 whatever failed.
         log.debug("webhook not authenticated", trigger_id=trigger.trigger_id, reason=exc.reason)
+        received.failed_check = exc.reason
         raise Unauthorized("webhook authentication failed") from None
     if verified.secret_index is not None and (
         handshake := signed_handshake(trigger, request, body, secrets[verified.secret_index])
