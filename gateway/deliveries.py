@@ -217,15 +217,20 @@ def note_delivery(request: Request, response: Response) -> None:
     if not isinstance(received, Received) or received.trigger is None:
         return  # no trigger: nothing to show anyone
     ctx = context_of(request)
-    record = build_record(
-        received,
-        method=request.method,
-        query=request.url.query,
-        headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw],
-        status=response.status_code,
-        answer=bytes(response.body),
-        at=ctx.clock(),
-        body_limit=ctx.settings.webhook_delivery_body_bytes,
-    )
+    try:
+        record = build_record(
+            received,
+            method=request.method,
+            query=request.url.query,
+            headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw],
+            status=response.status_code,
+            answer=bytes(response.body),
+            at=ctx.clock(),
+            body_limit=ctx.settings.webhook_delivery_body_bytes,
+        )
+    except Exception as exc:
+        # The inspector must never change what the sender is answered.
+        log.warning("delivery not recorded", error=str(exc))
+        return
     if record is not None:
         delivery_log_of(ctx).add(record)

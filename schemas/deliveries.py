@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field, field_validator
 
 from schemas.common import ApiModel, ResponseModel, RunStatus
 
@@ -70,9 +70,19 @@ class BulkRetry(ApiModel):
 
     routine_id: str | None = Field(default=None, min_length=1, max_length=64)
     status: list[RetryableStatus] = Field(default_factory=_retryable, min_length=1, max_length=2)
-    since: datetime | None = None
-    until: datetime | None = None
+    since: AwareDatetime | None = None
+    until: AwareDatetime | None = None
     limit: int = Field(default=100, ge=1, le=500)
+
+    @field_validator("since", "until")
+    @classmethod
+    def _in_utc(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("out of range") from None
 
 
 class RetryOutcome(ResponseModel):
