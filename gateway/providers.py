@@ -506,6 +506,8 @@ def _verify_custom(
     delivery = ""
     if config.delivery_id_header is not None:
         delivery = request.headers.get(config.delivery_id_header.lower(), "")
+        if not delivery and "{delivery_id}" in config.signed_template:
+            raise SignatureError("missing delivery id header")
     parts = _template_parts(config.signed_template, request, timestamp, delivery)
     index, mac = _match(_keys(secrets), _DIGESTS[config.algorithm], parts, provided)
     return Verified(

@@ -41,6 +41,7 @@ from gateway.providers import (
 )
 from gateway.signatures import SignatureError, Verified
 from schemas.common import SigningMode
+from schemas.signing import HmacConfig
 
 NOW = 1_700_000_000.0
 WINDOW = 300
@@ -531,3 +532,115 @@ def test_twilio_documented_example() -> None:
     )
 
     assert verify_request("twilio", ["12345"], request, WINDOW, NOW).secret_index == 0
+
+
+# --- custom_hmac -----------------------------------------------------------------------------
+
+
+def custom(**fields: str) -> HmacConfig:
+    return HmacConfig.model_validate(fields)
+
+
+@pytest.mark.parametrize(
+    ("config", "case"),
+    [
+        # Each preset's scheme, written as a configuration, accepts that provider's sender.
+        (
+            {
+                "signatureHeader": "x-zm-signature",
+                "signaturePrefix": "v0=",
+                "signedTemplate": "v0:{timestamp}:{body}",
+                "timestampHeader": "x-zm-request-timestamp",
+            },
+            zoom,
+        ),
+        (
+            {"algorithm": "sha1", "signatureHeader": "X-Hub-Signature", "signaturePrefix": "sha1="},
+            intercom,
+        ),
+        ({"encoding": "base64", "signatureHeader": "X-Shopify-Hmac-Sha256"}, shopify),
+        (
+            {
+                "encoding": "base64",
+                "signatureHeader": "x-square-hmacsha256-signature",
+                "signedTemplate": "{url}{body}",
+            },
+            square,
+        ),
+        (
+            {
+                "signatureHeader": "X-PagerDuty-Signature",
+                "signaturePrefix": "v1=",
+                "separator": ",",
+            },
+            pagerduty,
+        ),
+        (
+            {
+                "signatureHeader": "Twitch-Eventsub-Message-Signature",
+                "signaturePrefix": "sha256=",
+                "signedTemplate": "{delivery_id}{timestamp}{body}",
+                "deliveryIdHeader": "Twitch-Eventsub-Message-Id",
+                "timestampHeader": "X-Unused-Timestamp",
+            },
+            None,
+        ),
+    ],
+)
+def test_custom_hmac_expresses_provider_schemes(
+    config: dict[str, str], case: Callable[[float], Sent] | None
+) -> None:
+    hmac_config = HmacConfig.model_validate(config)
+    if case is None:
+        # A delivery id and a timestamp both signed: built by hand.
+        ts = str(int(NOW))
+        digest = mac("sha256", SECRET, b"dlv-9" + ts.encode() + JSON_BODY).hex()
+        headers = {
+            "Twitch-Eventsub-Message-Id": "dlv-9",
+            "X-Unused-Timestamp": ts,
+            "Twitch-Eventsub-Message-Signature": f"sha256={digest}",
+        }
+        sent = Sent(URL, headers, JSON_BODY)
+    else:
+        sent = case(NOW)
+    request = Inbound("POST", sent.url, lower(sent.headers), sent.body, sent.content_type)
+
+    verified = verify_request("custom_hmac", [SECRET], request, WINDOW, NOW, hmac_config)
+
+    assert verified.secret_index == 0
+    tampered = Inbound("POST", sent.url, lower(sent.headers), sent.body + b" ", sent.content_type)
+    with pytest.raises(SignatureError):
+        verify_request("custom_hmac", [SECRET], tampered, WINDOW, NOW, hmac_config)
+    with pytest.raises(SignatureError):
+        verify_request("custom_hmac", [WRONG], request, WINDOW, NOW, hmac_config)
+
+
+def test_custom_hmac_sha512_base64_stale_and_missing_id() -> None:
+    config = custom(
+        algorithm="sha512",
+        encoding="base64",
+        signatureHeader="X-Sig",
+        signedTemplate="{{{delivery_id}}}|{timestamp}|{body}",
+        timestampHeader="X-Ts",
+        deliveryIdHeader="X-Id",
+    )
+
+    def request(at: float, headers: dict[str, str] | None = None) -> Inbound:
+        ts = str(int(at))
+        digest = b64(mac("sha512", SECRET, b"{d-1}|" + ts.encode() + b"|" + JSON_BODY))
+        sent = {"x-sig": digest, "x-ts": ts, "x-id": "d-1"} | (headers or {})
+        return Inbound("POST", URL, sent, JSON_BODY)
+
+    verified = verify_request("custom_hmac", [SECRET], request(NOW), WINDOW, NOW, config)
+    assert verified.delivery_id == "d-1"
+    assert verified.signed_at == NOW
+    with pytest.raises(SignatureError, match="window"):
+        verify_request("custom_hmac", [SECRET], request(NOW - 400), WINDOW, NOW, config)
+    with pytest.raises(SignatureError):
+        verify_request("custom_hmac", [SECRET], request(NOW, {"x-id": ""}), WINDOW, NOW, config)
+    with pytest.raises(SignatureError):
+        verify_request("custom_hmac", [SECRET], request(NOW), WINDOW, NOW, None)
+    signed = sign_request(
+        "custom_hmac", SECRET, Inbound("POST", URL, {}, JSON_BODY), NOW, "d-1", config
+    )
+    assert signed.headers["X-Sig"] == request(NOW).headers["x-sig"]
