@@ -102,7 +102,9 @@ def build_record(
     trigger = received.trigger
     if trigger is None:
         return None
-    secrets = received.secrets or (trigger.secret,)
+    # Both secrets, whichever verified: a sender may have thrown either into any field.
+    known = (trigger.secret, trigger.previous_secret)
+    secrets = [*received.secrets, *(secret for secret in known if secret)]
     body = received.body
     shown = body[:body_limit].decode("utf-8", "replace")
     answer_value = _answer(answer)
