@@ -15,9 +15,9 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consumers.conditions import condition_skip_reason
-from consumers.parameters import PAYLOAD_PARAMS_KEY, payload_params_problem
+from consumers.parameters import payload_params_problem
 from consumers.policy import Decision, decide_first_status
-from consumers.records import StatusChanges
+from consumers.records import StatusChanges, executor_context
 from consumers.templating import RenderedRun, render_run
 from firehook.bus import Message
 from firehook.cloudevents import UndecodableEvent, decode_event
@@ -157,14 +157,10 @@ async def apply_fires(
         ),
         ACTIVE_RUN_STATUSES,
     )
-    # A task matters here only to check init params a payload asks for.
+    # A task checks the init params a payload asks for and resolves a dispatched run's
+    # parameters for its executor.
     tasks = await task_store.get_tasks(
-        conn,
-        (
-            routines[f.routine_id]["task_id"]
-            for f in fires
-            if f.payload and PAYLOAD_PARAMS_KEY in f.payload and f.routine_id in routines
-        ),
+        conn, (r["task_id"] for r in routines.values() if r["task_id"])
     )
     rows: list[dict[str, Any]] = []
     routines_fired: dict[str, datetime] = {}
@@ -211,7 +207,12 @@ async def apply_fires(
             if routine["dispatch"].get("type") == "http":
                 changes.dispatch_http(row, now)
         rows.append(row)
-        changes.record(row, now)
+        executor = (
+            executor_context(routine, tasks.get(routine["task_id"] or ""), fire.payload)
+            if decision.dispatches
+            else None
+        )
+        changes.record(row, now, executor)
         _CONSUMED["run_created"].inc()
         _RUNS[decision.status].inc()
         if fire.source is not RunSource.CHAIN:

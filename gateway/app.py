@@ -10,10 +10,11 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
 from firehook.context import Context
-from gateway import console, health, webhooks
+from gateway import console, health, inbound, webhooks
 from gateway.api import (
     chains,
     companies,
+    deliveries,
     revisions,
     routines,
     runs,
@@ -32,6 +33,7 @@ VERSION = "0.1.0"
 MANAGEMENT_APIS: tuple[Api, ...] = (
     # First: routes are matched in order, and the webhook endpoint is the hot path.
     webhooks.api,
+    inbound.api,
     companies.api,
     routines.api,
     revisions.api,
@@ -44,6 +46,7 @@ MANAGEMENT_APIS: tuple[Api, ...] = (
     mise.api,
     schedules.api,
     scheduler_compat.api,
+    deliveries.api,
 )
 
 

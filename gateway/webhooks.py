@@ -41,10 +41,13 @@ from firehook.store import Database
 from firehook.store import runs as run_store
 from gateway.access import TRIGGER_NOT_FOUND
 from gateway.api.runs import REPLAYED
-from gateway.http import model_response, refused_json
+from gateway.deliveries import Received, note_delivery
+from gateway.http import error_response, model_response, refused_json
+from gateway.inbound import inbound_of, query_handshake, signed_handshake
+from gateway.providers import payload_body, verify_request
 from gateway.ratelimit import Network, TokenBuckets, client_address, retry_after_seconds
 from gateway.routing import Api
-from gateway.signatures import SignatureError, Verified, verify_webhook
+from gateway.signatures import SignatureError, Verified
 from gateway.trigger_cache import TriggerCache, WebhookTrigger, trigger_cache_of
 from gateway.views import received_view, run_view
 from schemas.bounded_json import DEFAULT_MAX_DEPTH, UnstorableJson, check_json, parse_json
@@ -74,6 +77,7 @@ _MAX_FORM_FIELDS: Final = 1000
 # Enough digits for any real Content-Length; more would only make int() slow.
 _MAX_LENGTH_DIGITS: Final = 18
 _PUBLIC_ID: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
+PUBLIC_ID_PATTERN: Final = _PUBLIC_ID
 _REPLAYED_SIGNATURE: Final = "this signed request was already received"
 _JSON: Final = "json"
 _FORM: Final = "form"
@@ -99,10 +103,13 @@ _REJECTED = {
 async def fire_webhook(request: Request) -> Response:
     _RECEIVED.inc()
     try:
-        return await _fire(request)
+        response = await _fire(request)
     except FirehookError as error:
         _REJECTED[error.code].inc()
+        note_delivery(request, error_response(error))
         raise
+    note_delivery(request, response)
+    return response
 
 
 async def _fire(request: Request) -> Response:
@@ -116,22 +123,32 @@ async def _fire(request: Request) -> Response:
     trigger = await ingest.triggers.get(public_id) if _PUBLIC_ID.fullmatch(public_id) else None
     if trigger is None:
         raise NotFound(TRIGGER_NOT_FOUND)
+    received = request.state.webhook_received = Received.of(trigger)
+    if (handshake := query_handshake(trigger, request)) is not None:
+        return handshake
     media = _media_kind(request.headers.get("content-type"))
     body = await read_body(request, trigger.max_body_bytes or ctx.settings.webhook_max_body_bytes)
     now = ctx.clock()
+    secrets = received.secrets = trigger.secrets_at(now)
+    received.body = body
     try:
-        verified = verify_webhook(
+        verified = verify_request(
             trigger.signing_mode,
-            trigger.secrets_at(now),
-            request.headers,
-            body,
+            secrets,
+            inbound_of(ctx, request, trigger, body),
             trigger.replay_window_sec,
             now.timestamp(),
+            trigger.signing_config,
         )
     except SignatureError as exc:
         # The reason goes to the log only: the sender gets the same 401 whatever failed.
         log.debug("webhook not authenticated", trigger_id=trigger.trigger_id, reason=exc.reason)
+        received.failed_check = exc.reason
         raise Unauthorized("webhook authentication failed") from None
+    if verified.secret_index is not None and (
+        handshake := signed_handshake(trigger, request, body, secrets[verified.secret_index])
+    ):
+        return handshake
     if not trigger.enabled:
         raise Conflict("trigger is disabled")
     if not trigger.firing:
@@ -139,7 +156,9 @@ async def _fire(request: Request) -> Response:
     wait = _take_trigger_token(ingest, trigger)
     if wait:
         raise RateLimited(retry_after_seconds(wait))
-    payload = parse_payload(media, body, ctx.settings.json_max_depth)
+    payload = parse_payload(
+        media, payload_body(trigger.signing_mode, body), ctx.settings.json_max_depth
+    )
     key, replay_conflict = idempotency_key(request.headers, verified)
     fire_id = new_id()
     run_id = run_id_for(trigger.routine_id, key if key is not None else f"fire:{fire_id}")

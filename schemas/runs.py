@@ -126,9 +126,18 @@ class RunComplete(ApiModel):
     output: Any = None
     error: str | None = Field(default=None, max_length=10_000)
     linked_issue_id: LinkedIssueId | None = None
+    attempt: int | None = Field(
+        default=None, ge=1, le=1_000_000, description="409 unless this is the current attempt."
+    )
 
 
 class RunPatch(ApiModel):
     """What an executor may report while it works: the work item it created for the run."""
 
     linked_issue_id: LinkedIssueId
+
+
+class RunClaim(ApiModel):
+    """An executor takes one attempt of a dispatched run before it starts the work."""
+
+    attempt: int = Field(ge=1, le=1_000_000)

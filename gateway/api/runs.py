@@ -39,6 +39,7 @@ from schemas.runs import (
     FireAccepted,
     ManualRun,
     Run,
+    RunClaim,
     RunComplete,
     RunListQuery,
     RunPatch,
@@ -331,6 +332,32 @@ async def complete_run(request: Request) -> Response:
             output=body.output,
             error=body.error,
             linked_issue_id=body.linked_issue_id,
+            attempt=body.attempt,
+        )
+        await changes.save(conn)
+    ctx.run_events.notify()
+    ctx.outbox.notify()
+    return model_response(await _with_trigger(ctx, updated))
+
+
+@api.operation(
+    "POST",
+    "/api/runs/{runId}/claim",
+    "Take one attempt of a dispatched run (executors; 409 when already taken)",
+    "runs",
+    request=RunClaim,
+    response=Run,
+    errors=(400, 401, 403, 404, 409),
+)
+async def claim_run(request: Request) -> Response:
+    ctx = context_of(request)
+    _, routine = await _load_run(ctx, request)
+    require_routine_manager(request.state.principal, routine)
+    body = await parse_body(request, RunClaim)
+    changes = StatusChanges(ctx.settings, publish_to_bus=ctx.publish_run_events)
+    async with ctx.db.write() as conn:
+        updated = await lifecycle.claim_run(
+            conn, request.path_params["runId"], body.attempt, changes, ctx.clock()
         )
         await changes.save(conn)
     ctx.run_events.notify()
