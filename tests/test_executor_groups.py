@@ -143,7 +143,9 @@ async def webhook_routines(url: str, tenant: Tenant, count: int) -> list[Tenant]
                 headers=tenant.auth,
             )
             assert trigger.status_code == 201, trigger.text
-            routines.append(replace(tenant, routine_id=routine_id, trigger=trigger.json()))
+            routines.append(
+                replace(tenant, routine_id=routine_id, trigger=trigger.json()["trigger"])
+            )
     return routines
 
 
@@ -298,7 +300,7 @@ async def dev_tenant(dev: RoleProcess) -> tuple[Tenant, str]:
             headers=tenant.auth,
         )
         assert trigger.status_code == 201, trigger.text
-        tenant.trigger = trigger.json()
+        tenant.trigger = trigger.json()["trigger"]
     return tenant, company_id
 
 
