@@ -104,10 +104,9 @@ def _settings(**overrides: object) -> Settings:
 
 
 def _run_dev(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from firehook.logging import configure_logging
     from firehook.roles import build_dev_app, prepare_dev_store
+    from firehook.server import serve
 
     settings = _settings(
         host=args.host,
@@ -119,8 +118,7 @@ def _run_dev(args: argparse.Namespace) -> int:
     asyncio.run(prepare_dev_store(settings))
     app = build_dev_app(settings)
     _tune_gc()
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, lifespan="on")
-    return 0
+    return 0 if serve(app, settings, lifespan="on") else 1
 
 
 def _tune_gc() -> None:
@@ -145,11 +143,10 @@ _GRACEFUL_SHUTDOWN_SEC = 25
 
 
 def _run_role(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from firehook.keyring import MissingSecretKey
     from firehook.logging import configure_logging
     from firehook.roles import build_role_app
+    from firehook.server import serve
 
     settings = _settings(host=args.host, port=args.port)
     # Production logs are JSON lines, unless FIREHOOK_LOG_FORMAT asks otherwise.
@@ -163,16 +160,14 @@ def _run_role(args: argparse.Namespace) -> int:
     _tune_gc()
     # uvicorn stops accepting on SIGTERM, finishes requests in hand, then runs the
     # lifespan shutdown that drains the role's services.
-    uvicorn.run(
+    started = serve(
         app,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
+        settings,
         lifespan="on",
         access_log=False,
         timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_SEC,
     )
-    return 0
+    return 0 if started else 1
 
 
 def _run_migrate(_args: argparse.Namespace) -> int:

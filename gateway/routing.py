@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -73,6 +73,9 @@ def _guarded(handler: Handler) -> Handler:
             return await handler(request)
         except FirehookError as error:
             return error_response(error)
+        except ClientDisconnect:
+            # The client left, or the server's edge cut off a stalled body: nobody hears this.
+            return Response(status_code=400)
         except Exception as exc:
             return await on_unexpected_error(request, exc)
 
