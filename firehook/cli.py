@@ -62,6 +62,12 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--agent-id")
     create.add_argument("--name")
     create.set_defaults(run=_run_keys_create)
+    listing = keys_sub.add_parser("list", help="list API keys: prefix, role, last use (no keys)")
+    listing.add_argument("--company", help="only this company's keys (default: every key)")
+    listing.set_defaults(run=_run_keys_list)
+    revoke = keys_sub.add_parser("revoke", help="revoke an API key; refused from then on")
+    revoke.add_argument("key_id", metavar="KEY_ID")
+    revoke.set_defaults(run=_run_keys_revoke)
     generate = keys_sub.add_parser(
         "generate-encryption-key", help="print a new value for FIREHOOK_SECRET_KEY"
     )
@@ -200,6 +206,52 @@ def _run_keys_create(args: argparse.Namespace) -> int:
         print(f"firehook keys create: {exc}", file=sys.stderr)
         return 2
     print(key)
+    return 0
+
+
+_KEY_COLUMNS = ("id", "prefix", "role", "company_id", "agent_id", "name", "created_at")
+_KEY_TIMES = ("last_used_at", "revoked_at")
+
+
+def _run_keys_list(args: argparse.Namespace) -> int:
+    from firehook.store import Database, accounts
+
+    async def listed() -> list[dict[str, object]]:
+        db = Database(Settings().database_url)
+        try:
+            async with db.read() as conn:
+                rows, _ = await accounts.list_api_keys(conn, args.company, limit=None)
+        finally:
+            await db.close()
+        return [dict(row) for row in rows]
+
+    print("\t".join((*_KEY_COLUMNS, *_KEY_TIMES)))
+    for row in asyncio.run(listed()):
+        cells = [row[name] for name in (*_KEY_COLUMNS, *_KEY_TIMES)]
+        print("\t".join("-" if cell is None else str(cell) for cell in cells))
+    return 0
+
+
+def _run_keys_revoke(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from firehook.store import Database, accounts
+
+    async def revoke() -> bool:
+        db = Database(Settings().database_url)
+        try:
+            async with db.write() as conn:
+                if await accounts.get_api_key(conn, args.key_id) is None:
+                    return False
+                await accounts.revoke_api_key(conn, args.key_id, datetime.now(UTC))
+        finally:
+            await db.close()
+        return True
+
+    if not asyncio.run(revoke()):
+        print(f"firehook keys revoke: no API key {args.key_id}", file=sys.stderr)
+        return 1
+    print(f"revoked {args.key_id}")
     return 0
 
 

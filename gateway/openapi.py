@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel, TypeAdapter
 
@@ -23,6 +23,11 @@ _REASONS = {
     415: "Unsupported media type",
     429: "Rate limited",
     503: "Unavailable; retry later",
+}
+
+_TOTAL_COUNT = {
+    "description": "How many items match in all, across every page",
+    "schema": {"type": "integer", "minimum": 0},
 }
 
 
@@ -81,7 +86,18 @@ def openapi_document(
                 },
             }
         success: dict[str, Any] = {"description": "Success"}
-        if isinstance(op.response, type) and issubclass(op.response, BaseModel):
+        if get_origin(op.response) is list:
+            (item,) = get_args(op.response)
+            success["content"] = {
+                "application/json": {
+                    "schema": {
+                        "type": "array",
+                        "items": _add_schema(components, item, "serialization"),
+                    }
+                }
+            }
+            success["headers"] = {"X-Total-Count": _TOTAL_COUNT}
+        elif isinstance(op.response, type) and issubclass(op.response, BaseModel):
             success["content"] = {
                 "application/json": {
                     "schema": _add_schema(components, op.response, "serialization")

@@ -6,7 +6,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -35,7 +34,8 @@ class Operation:
     tag: str
     handler: Handler
     request: Any = None
-    response: type[BaseModel] | None = None
+    # A model, or list[Model] for a bare array with its total in X-Total-Count.
+    response: Any = None
     status: int = 200
     query: Sequence[QueryParam] = ()
     auth: str | None = "bearer"

@@ -1,0 +1,26 @@
+"""api key prefix, shown in key listings
+
+Revision ID: edge_http
+Revises: 0002
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "edge_http"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    # Keys created before this revision have no prefix: only their hash was ever stored.
+    with op.batch_alter_table("api_keys") as batch:
+        batch.add_column(sa.Column("prefix", sa.String(length=16), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("api_keys") as batch:
+        batch.drop_column("prefix")
