@@ -34,6 +34,8 @@ class Operation:
     tag: str
     handler: Handler
     request: Any = None
+    # The body may be left out altogether (then it is read as `{}`).
+    request_optional: bool = False
     # A model, or list[Model] for a bare array with its total in X-Total-Count.
     response: Any = None
     status: int = 200
@@ -41,6 +43,13 @@ class Operation:
     auth: str | None = "bearer"
     errors: Sequence[int] = (400, 401, 404)
     extra_responses: dict[str, Any] = field(default_factory=dict)
+    # A repeated idempotency key answers 200 with the original body and Idempotent-Replayed.
+    replayable: bool = False
+    description: str = ""
+    # OpenAPI parameter objects beyond path and query (headers a client may send).
+    parameters: Sequence[dict[str, Any]] = ()
+    # An OpenAPI requestBody written out, for bodies no one model describes.
+    request_body: dict[str, Any] | None = None
 
 
 class Api:

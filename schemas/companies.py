@@ -67,4 +67,4 @@ class ApiKey(ResponseModel):
 
 class ApiKeyListQuery(ApiModel):
     limit: int = Field(default=50, ge=1, le=200)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=1_000_000)

@@ -107,7 +107,9 @@ async def create_api_key(request: Request) -> Response:
     response=list[ApiKey],
     query=(
         QueryParam("limit", {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}),
-        QueryParam("offset", {"type": "integer", "minimum": 0, "default": 0}),
+        QueryParam(
+            "offset", {"type": "integer", "minimum": 0, "maximum": 1_000_000, "default": 0}
+        ),
     ),
     errors=(400, 401, 403, 404),
 )

@@ -234,6 +234,7 @@ async def delete_trigger(request: Request) -> Response:
     "Rotate a webhook trigger's secret (new secret shown once)",
     "triggers",
     request=RotateSecret,
+    request_optional=True,
     response=Trigger,
     errors=(400, 401, 403, 404, 409),
 )
