@@ -152,6 +152,8 @@ def openapi_document(
                     "schema": _add_schema(components, op.response, "serialization")
                 }
             }
+        if op.links:
+            success["links"] = op.links
         entry["responses"][str(op.status)] = success
         if op.replayable:
             entry["responses"]["200"] = success | {

@@ -50,6 +50,19 @@ class Operation:
     parameters: Sequence[dict[str, Any]] = ()
     # An OpenAPI requestBody written out, for bodies no one model describes.
     request_body: dict[str, Any] | None = None
+    # OpenAPI links of the success answer: where the resource it made can be used next.
+    links: dict[str, Any] = field(default_factory=dict)
+
+
+def links_to(parameter: str, pointer: str, *operation_ids: str) -> dict[str, Any]:
+    """OpenAPI links passing the answer's `pointer` (a JSON pointer) as `parameter`."""
+    return {
+        operation_id: {
+            "operationId": operation_id,
+            "parameters": {parameter: f"$response.body#{pointer}"},
+        }
+        for operation_id in operation_ids
+    }
 
 
 class Api:

@@ -11,7 +11,7 @@ from firehook.ids import is_uuid, new_id
 from firehook.store import accounts
 from gateway.access import authenticate, load_company, require_board
 from gateway.http import JSONResponse, model_response, parse_body, validate
-from gateway.routing import Api, QueryParam
+from gateway.routing import Api, QueryParam, links_to
 from schemas.common import Role
 from schemas.companies import (
     ApiKey,
@@ -35,6 +35,15 @@ api = Api()
     response=Company,
     status=201,
     errors=(400, 401, 403),
+    links=links_to(
+        "companyId",
+        "/id",
+        "get_company",
+        "create_api_key",
+        "list_api_keys",
+        "create_routine",
+        "list_routines",
+    ),
 )
 async def create_company(request: Request) -> Response:
     principal = await authenticate(request)
@@ -66,6 +75,7 @@ async def get_company(request: Request) -> Response:
     response=ApiKeyCreated,
     status=201,
     errors=(400, 401, 403, 404),
+    links=links_to("keyId", "/id", "revoke_api_key"),
 )
 async def create_api_key(request: Request) -> Response:
     principal = await authenticate(request)
@@ -107,9 +117,7 @@ async def create_api_key(request: Request) -> Response:
     response=list[ApiKey],
     query=(
         QueryParam("limit", {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}),
-        QueryParam(
-            "offset", {"type": "integer", "minimum": 0, "maximum": 1_000_000, "default": 0}
-        ),
+        QueryParam("offset", {"type": "integer", "minimum": 0, "maximum": 1_000_000, "default": 0}),
     ),
     errors=(400, 401, 403, 404),
 )

@@ -21,7 +21,7 @@ from firehook.store import routines as routine_store
 from firehook.store import runs as store
 from gateway.access import authenticate, load_company, load_routine, require_routine_manager
 from gateway.http import model_response, parse_body, validate
-from gateway.routing import Api, QueryParam
+from gateway.routing import Api, QueryParam, links_to
 from schemas.common import RoutineStatus, RunSource, RunStatus, TriggerKind, utc_iso
 from schemas.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from schemas.events import FireRequested
@@ -75,6 +75,7 @@ def _accepted(run: RowMapping) -> FireAccepted:
     errors=(400, 401, 403, 404, 409, 503),
     request_optional=True,
     replayable=True,
+    links=links_to("runId", "/runId", "get_run", "cancel_run", "complete_run"),
 )
 async def run_routine(request: Request) -> Response:
     principal = await authenticate(request)

@@ -18,7 +18,7 @@ from firehook.store import tasks as task_store
 from gateway.access import authenticate, load_routine, load_trigger, require_routine_manager
 from gateway.changes import trigger_changed
 from gateway.http import model_response, parse_body, read_json, validate
-from gateway.routing import Api
+from gateway.routing import Api, links_to
 from gateway.signatures import generate_secret, validate_user_secret
 from gateway.views import trigger_view
 from scheduler import next_run_for_trigger
@@ -88,6 +88,8 @@ def _next_run(values: dict[str, Any], now: datetime) -> datetime | None:
     response=Trigger,
     status=201,
     errors=(400, 401, 403, 404, 409),
+    links=links_to("triggerId", "/id", "patch_trigger", "delete_trigger", "rotate_secret")
+    | links_to("publicId", "/publicId", "fire_webhook"),
 )
 async def create_trigger(request: Request) -> Response:
     principal = await authenticate(request)
