@@ -1,24 +1,30 @@
-"""Webhook ingest: the gateway in embedded mode against a bare Starlette endpoint.
+"""Webhook ingest: Firehook against what a user would write instead, and a bare endpoint.
 
-Starts two servers, each in its own process under uvicorn on a free loopback port:
+Every server runs in its own process under uvicorn on a free loopback port, and
+gets the same load, one after the other: valid, distinct HMAC-signed requests (a
+repeated signature would be refused as a replay) from a fixed number of
+connections, with `wrk` when it is installed, else an asyncio httpx client.
 
-* the gateway exactly as `firehook dev` runs it (SQLite in a temporary directory,
-  in-process bus, so each 202 means the run is committed), with one routine and
-  one `hmac_sha256` webhook trigger;
-* a bare Starlette app whose one route answers 202 and does nothing else.
+Embedded mode (the default), at each SQLite durability level (`FULL`, `NORMAL`):
 
-Both get the same load, one after the other: valid, distinct HMAC-signed requests
-(a repeated signature would be refused as a replay) from a fixed number of
-connections, with `wrk` when it is installed, else an asyncio httpx client. It
-prints requests/s, p50 and p99 latency of each, and the ratio gateway / bare.
+* Firehook exactly as `firehook dev` runs it (SQLite, in-process bus: each 202
+  means the run is committed), with one routine and one `hmac_sha256` trigger;
+* a hand-rolled receiver (`bench/handrolled.py`): verify the HMAC, parse the JSON,
+  INSERT the fire into SQLite (WAL) and commit, then 202;
+* a bare Starlette endpoint that answers 202 and does nothing else.
+
+Kafka mode (`--kafka BOOTSTRAP`, or `--kafka tansu` to start a local broker): the
+production `firehook gateway` role alone and `firehook dev --kafka` (consumer in
+the same process), against a hand-rolled Starlette receiver that verifies the
+HMAC and awaits aiokafka's `send_and_wait` with `acks=all`.
+
+It prints each server's requests/s, p50 and p99, and the ratios
+Firehook / hand-rolled and Firehook / bare.
 
     python bench/ingest.py
     python bench/ingest.py --duration 10 --connections 64 --repeat 3
-    python bench/ingest.py --tool httpx
-    python bench/ingest.py --kafka localhost:9092   # gateway role publishing to Kafka
-
-With `--kafka` the gateway is started as `firehook dev --kafka BOOTSTRAP`, so a 202
-means the fire was acknowledged by the broker rather than committed as a run.
+    python bench/ingest.py --synchronous FULL
+    python bench/ingest.py --kafka tansu
 """
 
 from __future__ import annotations
@@ -41,7 +47,6 @@ import re
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -101,7 +106,7 @@ class Result:
 
     def line(self) -> str:
         return (
-            f"{self.name:<8} {self.rps:>9.0f} req/s   p50 {self.p50_ms:>7.2f} ms   "
+            f"{self.name:<22} {self.rps:>8.0f} req/s   p50 {self.p50_ms:>7.2f} ms   "
             f"p99 {self.p99_ms:>7.2f} ms   requests {self.requests:>7}   non-2xx {self.errors}"
         )
 
@@ -326,6 +331,86 @@ def run_load(
 # --- main -------------------------------------------------------------------------------
 
 
+@dataclass
+class Server:
+    """One server under test: how to start it, and whether it is Firehook."""
+
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    firehook: bool = False
+    port: int = 0
+    path: str = FIRE_PATH.format(public_id="bench")
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def firehook_dev(name: str, workdir: Path, env: dict[str, str], *extra: str) -> Server:
+    database = workdir / f"{name.replace(' ', '-')}.db"
+    command = [sys.executable, "-m", "firehook.cli", "dev", "--host", "127.0.0.1", "--port"]
+    return Server(
+        name, [*command, "{port}", "--database-url", f"sqlite:///{database}", *extra], env, True
+    )
+
+
+def handrolled(name: str, *args: str) -> Server:
+    script = str(Path(__file__).resolve().parent / "handrolled.py")
+    return Server(name, [sys.executable, script, args[0], "{port}", *args[1:]], dict(os.environ))
+
+
+def servers_under_test(
+    args: argparse.Namespace, workdir: Path, env: dict[str, str]
+) -> list[Server]:
+    bare = Server(
+        "bare", [sys.executable, os.path.abspath(__file__), "--serve-bare", "{port}"], env
+    )
+    if args.kafka:
+        kafka_env = env | {"FIREHOOK_KAFKA_ENABLE_IDEMPOTENCE": "false"}
+        topic = f"bench-{os.urandom(4).hex()}"
+        dev = firehook_dev("firehook dev --kafka", workdir, kafka_env, "--kafka", args.kafka)
+        # The production gateway role alone, on the dev server's database (it only reads it).
+        gateway_env = kafka_env | {
+            "FIREHOOK_DATABASE_URL": dev.command[dev.command.index("--database-url") + 1],
+            "FIREHOOK_KAFKA_BOOTSTRAP_SERVERS": args.kafka,
+            "FIREHOOK_HOST": "127.0.0.1",
+            "FIREHOOK_PORT": "{port}",
+        }
+        gateway = Server(
+            "firehook gateway", [sys.executable, "-m", "firehook.cli", "gateway"], gateway_env, True
+        )
+        # The gateway starts after the dev server, whose trigger it serves.
+        return [bare, handrolled("hand-rolled kafka", "kafka", args.kafka, topic), dev, gateway]
+    levels = ["FULL", "NORMAL"] if args.synchronous == "both" else [args.synchronous]
+    servers = [bare]
+    for level in levels:
+        servers.append(
+            handrolled(f"hand-rolled {level}", "sqlite", str(workdir / f"hand-{level}.db"), level)
+        )
+        servers.append(
+            firehook_dev(f"firehook {level}", workdir, env | {"FIREHOOK_SQLITE_SYNCHRONOUS": level})
+        )
+    return servers
+
+
+def ratios(results: dict[str, Result], kafka: bool) -> list[str]:
+    rps = {name: result.rps for name, result in results.items()}
+    lines = []
+    pairs = (
+        [("firehook gateway", "hand-rolled kafka"), ("firehook dev --kafka", "hand-rolled kafka")]
+        if kafka
+        else [(f"firehook {level}", f"hand-rolled {level}") for level in ("FULL", "NORMAL")]
+    )
+    for ours, theirs in pairs:
+        if ours in rps and theirs in rps and rps[theirs]:
+            lines.append(f"{ours} / {theirs}: {rps[ours] / rps[theirs]:.2f}")
+    for name in rps:
+        if name.startswith("firehook") and rps["bare"]:
+            lines.append(f"{name} / bare: {rps[name] / rps['bare']:.2f}")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -336,9 +421,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1, help="measurements of each server")
     parser.add_argument("--tool", choices=["auto", "wrk", "httpx"], default="auto")
     parser.add_argument(
+        "--synchronous",
+        choices=["both", "FULL", "NORMAL"],
+        default="both",
+        help="SQLite durability of Firehook and the hand-rolled receiver (embedded mode)",
+    )
+    parser.add_argument(
         "--kafka",
         metavar="BOOTSTRAP",
-        help="start the gateway with `firehook dev --kafka BOOTSTRAP`",
+        help="Kafka mode: the gateway role and `firehook dev --kafka` against a hand-rolled "
+        "aiokafka receiver; `tansu` starts a local broker",
     )
     parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -348,72 +440,80 @@ def main(argv: list[str] | None = None) -> int:
     tool = args.tool
     if tool == "auto":
         tool = "wrk" if shutil.which("wrk") else "httpx"
+    with contextlib.ExitStack() as stack:
+        if args.kafka == "tansu":
+            from firehook.devservers import KafkaBroker
 
-    with tempfile.TemporaryDirectory(prefix="firehook-ingest-") as tmp:
-        workdir = Path(tmp)
-        gateway_port, bare_port = free_port(), free_port()
-        gateway_base = f"http://127.0.0.1:{gateway_port}"
-        bare_base = f"http://127.0.0.1:{bare_port}"
-        env = os.environ | {
-            "FIREHOOK_SECRET_KEY_FILE": str(workdir / "firehook.key"),
-            "FIREHOOK_LOG_LEVEL": "WARNING",
-            # The bench measures ingest, not the limiter: no request may be refused by it.
-            "FIREHOOK_WEBHOOK_RATE_PER_IP": "1000000",
-            "FIREHOOK_WEBHOOK_BURST_PER_IP": "1000000",
-            "FIREHOOK_WEBHOOK_RATE_PER_TRIGGER": "1000000",
-            "FIREHOOK_WEBHOOK_BURST_PER_TRIGGER": "1000000",
-        }
-        env.pop("FIREHOOK_SECRET_KEY", None)
-        gateway_command = [
-            sys.executable,
-            "-m",
-            "firehook.cli",
-            "dev",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(gateway_port),
-            "--database-url",
-            f"sqlite+aiosqlite:///{workdir / 'firehook.db'}",
-        ]
-        if args.kafka:
-            gateway_command += ["--kafka", args.kafka]
-        gateway_log, bare_log = workdir / "gateway.log", workdir / "bare.log"
-        bare_command = [sys.executable, os.path.abspath(__file__), "--serve-bare", str(bare_port)]
-        with (
-            process(gateway_command, gateway_log, env=env, cwd=tmp) as gateway,
-            process(bare_command, bare_log, env=env, cwd=tmp) as bare,
-        ):
-            wait_ready(gateway_base, gateway, gateway_log)
-            wait_ready(bare_base, bare, bare_log)
-            company_id, admin_key = dev_credentials(gateway_log)
-            path = FIRE_PATH.format(public_id=create_trigger(gateway_base, company_id, admin_key))
-            mode = f"kafka {args.kafka}" if args.kafka else "embedded (SQLite, in-process bus)"
-            print(
-                f"gateway: {mode}; load: {tool}, {args.connections} connections, "
-                f"{args.duration:g} s per run after {args.warmup:g} s of warm-up; "
-                f"servers: {server_stack()}"
-            )
-            if tool == "httpx":
-                print("note: a Python client saturates long before the bare server; install wrk")
-            ratios: list[float] = []
-            for attempt in range(1, args.repeat + 1):
-                results = {}
-                for name, base in (("gateway", gateway_base), ("bare", bare_base)):
-                    if args.warmup > 0:
-                        run_load(tool, name, base, path, args.warmup, args.connections, workdir)
-                    results[name] = run_load(
-                        tool, name, base, path, args.duration, args.connections, workdir
-                    )
-                ratio = results["gateway"].rps / results["bare"].rps
-                ratios.append(ratio)
-                print(f"run {attempt}:")
-                for result in results.values():
-                    print("  " + result.line())
-                print(f"  ratio gateway/bare {ratio:.2f}")
-            if len(ratios) > 1:
-                print(f"median ratio {statistics.median(ratios):.2f}")
+            args.kafka = stack.enter_context(KafkaBroker(use_env=False)).bootstrap_servers
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="firehook-ingest-")))
+        _measure(args, tool, workdir, stack)
     return 0
+
+
+def _measure(
+    args: argparse.Namespace, tool: str, workdir: Path, stack: contextlib.ExitStack
+) -> None:
+    env = os.environ | {
+        "FIREHOOK_SECRET_KEY_FILE": str(workdir / "firehook.key"),
+        "FIREHOOK_LOG_LEVEL": "WARNING",
+        # The bench measures ingest, not the limiter: no request may be refused by it.
+        "FIREHOOK_WEBHOOK_RATE_PER_IP": "1000000",
+        "FIREHOOK_WEBHOOK_BURST_PER_IP": "1000000",
+        "FIREHOOK_WEBHOOK_RATE_PER_TRIGGER": "1000000",
+        "FIREHOOK_WEBHOOK_BURST_PER_TRIGGER": "1000000",
+    }
+    env.pop("FIREHOOK_SECRET_KEY", None)
+    servers = servers_under_test(args, workdir, env)
+    for server in servers:
+        server.port = free_port()
+        command = [part.replace("{port}", str(server.port)) for part in server.command]
+        server_env = {k: v.replace("{port}", str(server.port)) for k, v in server.env.items()}
+        log = workdir / f"{server.name.replace(' ', '-')}.log"
+        child = stack.enter_context(process(command, log, env=server_env, cwd=str(workdir)))
+        wait_ready(server.base, child, log)
+        if server.firehook:
+            if server.name == "firehook gateway":
+                server.path = servers[-2].path  # the dev server's trigger, in the same database
+            else:
+                company_id, admin_key = dev_credentials(log)
+                server.path = FIRE_PATH.format(
+                    public_id=create_trigger(server.base, company_id, admin_key)
+                )
+    mode = f"kafka {args.kafka}" if args.kafka else "embedded (SQLite, in-process bus)"
+    print(
+        f"mode: {mode}; load: {tool}, {args.connections} connections, "
+        f"{args.duration:g} s per run after {args.warmup:g} s of warm-up; "
+        f"servers: {server_stack()}"
+    )
+    if tool == "httpx":
+        print("note: a Python client saturates long before the bare server; install wrk")
+    for attempt in range(1, args.repeat + 1):
+        results: dict[str, Result] = {}
+        for server in servers:
+            if args.warmup > 0:
+                run_load(
+                    tool,
+                    server.name,
+                    server.base,
+                    server.path,
+                    args.warmup,
+                    args.connections,
+                    workdir,
+                )
+            results[server.name] = run_load(
+                tool,
+                server.name,
+                server.base,
+                server.path,
+                args.duration,
+                args.connections,
+                workdir,
+            )
+        print(f"run {attempt}:")
+        for result in results.values():
+            print("  " + result.line())
+        for line in ratios(results, kafka=bool(args.kafka)):
+            print("  " + line)
 
 
 if __name__ == "__main__":

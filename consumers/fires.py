@@ -89,6 +89,7 @@ async def apply_fires(
     # Lock first, then look: a copy of the same fire applied concurrently by another
     # consumer has then either committed its run (and we see it) or not started.
     routines = await store.lock_routines(conn, (fire.routine_id for fire in fires))
+    fires = [with_default_payload(fire, routines.get(fire.routine_id)) for fire in fires]
     existing = await store.existing_run_ids(conn, (fire.run_id for fire in fires))
     active = await store.active_runs(
         conn,
@@ -156,6 +157,14 @@ async def apply_fires(
                 triggers_fired[fire.trigger_id] = fire.requested_at
     await store.insert_runs(conn, rows)
     await store.mark_fired(conn, routines_fired, triggers_fired)
+
+
+def with_default_payload(fire: FireRequested, routine: Any) -> FireRequested:
+    """The fire with its routine's default payload merged under its own payload."""
+    defaults = routine["default_payload"] if routine is not None else None
+    if not defaults:
+        return fire
+    return fire.model_copy(update={"payload": {**defaults, **(fire.payload or {})}})
 
 
 def _run_row(fire: FireRequested, routine: Any, status: RunStatus, now: datetime) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Protocol
@@ -40,6 +41,7 @@ def build_context(settings: Settings, *, dev: bool = False) -> Context:
         settings.database_url,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
+        sqlite_synchronous=settings.sqlite_synchronous,
     )
     return Context(settings=settings, db=db, secrets=secrets)
 
@@ -64,8 +66,14 @@ def build_app(
                 started.append(service)
             yield
         finally:
+            # The second half of the shutdown budget; uvicorn spent the first on requests.
+            deadline = asyncio.get_running_loop().time() + ctx.settings.shutdown_timeout_sec / 2
             for service in reversed(started):
-                await service.stop()
+                remaining = max(0.1, deadline - asyncio.get_running_loop().time())
+                try:
+                    await asyncio.wait_for(service.stop(), remaining)
+                except TimeoutError:
+                    log.warning("service did not stop in time", service=type(service).__name__)
             await ctx.db.close()
 
     return create_app(ctx, apis=apis, lifespan=lifespan)

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import gc
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -24,10 +25,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
+    # SIGTERM ends every command as Ctrl-C does (a migration rolls back its transaction);
+    # the serving commands replace this with uvicorn's graceful shutdown.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         return int(args.run(args) or 0)
     except KeyboardInterrupt:
         return 130
+    except _Terminated:
+        print("firehook: stopped by SIGTERM", file=sys.stderr)
+        return 143
+
+
+class _Terminated(BaseException):
+    """SIGTERM arrived: unwinds like KeyboardInterrupt, past `except Exception`."""
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise _Terminated
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -123,8 +138,16 @@ def _run_dev(args: argparse.Namespace) -> int:
     configure_logging(settings.log_format, settings.log_level)
     asyncio.run(prepare_dev_store(settings))
     app = build_dev_app(settings)
+    if settings.console_enabled:
+        print(f"Firehook console: http://{settings.host}:{settings.port}/ui/", flush=True)
     _tune_gc()
-    return 0 if serve(app, settings, lifespan="on") else 1
+    started = serve(
+        app,
+        settings,
+        lifespan="on",
+        timeout_graceful_shutdown=settings.shutdown_timeout_sec // 2,
+    )
+    return 0 if started else 1
 
 
 def _tune_gc() -> None:
@@ -144,8 +167,6 @@ _ROLE_HELP = {
     "scheduler": "production role: fires due schedules to Kafka (run any number of replicas)",
     "consumer": "production role: fires to runs, dispatch, run results (scale by partitions)",
 }
-# Below the usual 30 s grace of an orchestrator, so the drain ends before SIGKILL.
-_GRACEFUL_SHUTDOWN_SEC = 25
 
 
 def _run_role(args: argparse.Namespace) -> int:
@@ -171,7 +192,7 @@ def _run_role(args: argparse.Namespace) -> int:
         settings,
         lifespan="on",
         access_log=False,
-        timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_SEC,
+        timeout_graceful_shutdown=settings.shutdown_timeout_sec // 2,
     )
     return 0 if started else 1
 

@@ -62,6 +62,11 @@ async def prepare_dev_store(settings: Settings) -> None:
         return
     company_id, issued = created
     base = f"http://{settings.host}:{settings.port}"
+    console = (
+        f"Console: {base}/ui/ (sign in with the admin key and the company id)\n"
+        if settings.console_enabled
+        else ""
+    )
     print(
         f"""
 Firehook dev: created a company and an admin API key (shown once, stored hashed).
@@ -69,6 +74,7 @@ Firehook dev: created a company and an admin API key (shown once, stored hashed)
   company:   {company_id}
   admin key: {issued.key}
 
+{console}
 Try it:
 
   export FIREHOOK_URL={base} FIREHOOK_KEY={issued.key} COMPANY={company_id}

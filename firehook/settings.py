@@ -22,6 +22,10 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     database_pool_size: int = Field(default=10, ge=1)
     database_max_overflow: int = Field(default=10, ge=0)
+    # FULL: a commit (and so a 202 in embedded mode) survives power loss; fsyncs are
+    # shared by a group commit. NORMAL: faster, but the last commits can be lost on
+    # power failure or an OS crash (never on a process crash).
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
     secret_key: str | None = None
     secret_key_file: str = "./firehook.key"
     previous_secret_keys: str = ""
@@ -35,6 +39,8 @@ class Settings(BaseSettings):
     http_body_timeout_sec: float = Field(default=30.0, gt=0)
     http_keepalive_timeout_sec: float = Field(default=5.0, gt=0)
     http_max_connections: int = Field(default=1000, ge=1)
+    # The web console at /ui/ of every role that serves the API.
+    console_enabled: bool = True
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"
 
@@ -52,6 +58,9 @@ class Settings(BaseSettings):
     kafka_sasl_username: str | None = None
     kafka_sasl_password: str | None = None
     kafka_ssl_cafile: str | None = None
+    # A client certificate and its key (PEM), for brokers that authenticate clients by TLS.
+    kafka_ssl_certfile: str | None = None
+    kafka_ssl_keyfile: str | None = None
     kafka_enable_idempotence: bool = True
     kafka_create_topics: bool = True
     kafka_partitions: int = Field(default=12, ge=1)
@@ -68,6 +77,10 @@ class Settings(BaseSettings):
     topic_fires_dlq: str = "firehook.fires.dlq"
 
     scheduler_resync_sec: float = Field(default=5.0, gt=0)
+    # What a served process has after SIGTERM: requests in hand get up to half of it,
+    # then the role's services drain in what is left. Keep it below the orchestrator's
+    # grace period minus any preStop delay (the Helm chart derives it so).
+    shutdown_timeout_sec: int = Field(default=25, ge=2)
     consumer_batch_size: int = Field(default=500, ge=1)
     dispatch_concurrency: int = Field(default=64, ge=1)
 

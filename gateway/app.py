@@ -7,10 +7,13 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.routing import BaseRoute
 
 from firehook.context import Context
-from gateway import health, webhooks
+from gateway import console, health, webhooks
 from gateway.api import chains, companies, routines, runs, scheduling, stats, tasks, triggers
+from gateway.compat import scheduler as scheduler_compat
+from gateway.compat import schedules
 from gateway.http import EXCEPTION_HANDLERS
 from gateway.openapi import openapi_document
 from gateway.routing import Api
@@ -27,6 +30,8 @@ MANAGEMENT_APIS: tuple[Api, ...] = (
     chains.api,
     stats.api,
     scheduling.api,
+    schedules.api,
+    scheduler_compat.api,
 )
 
 
@@ -38,7 +43,9 @@ def create_app(
 ) -> Starlette:
     """The gateway app serving `apis` plus health and OpenAPI, over `ctx`."""
     all_apis = [*apis, health.api]
-    routes = [route for api in all_apis for route in api.routes()]
+    routes: list[BaseRoute] = [route for api in all_apis for route in api.routes()]
+    if apis and ctx.settings.console_enabled:
+        routes.append(console.mount())
     app = Starlette(
         routes=routes,
         exception_handlers=EXCEPTION_HANDLERS,

@@ -18,6 +18,7 @@ from schemas.errors import (
     PayloadTooLarge,
     RateLimited,
     Unavailable,
+    Unprocessable,
     UnsupportedMediaType,
     ValidationFailed,
 )
@@ -67,10 +68,9 @@ def error_response(error: FirehookError) -> JSONResponse:
         headers["Retry-After"] = str(error.retry_after_sec)
     if error.code is ErrorCode.UNAUTHORIZED:
         headers["WWW-Authenticate"] = "Bearer"
+    status = 422 if isinstance(error, Unprocessable) else STATUS_OF[error.code]
     return JSONResponse(
-        error_body(error.code, error.message, error.details),
-        status_code=STATUS_OF[error.code],
-        headers=headers,
+        error_body(error.code, error.message, error.details), status_code=status, headers=headers
     )
 
 

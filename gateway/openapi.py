@@ -22,6 +22,7 @@ _REASONS = {
     408: "The request body did not arrive within the body timeout (the connection is closed)",
     413: "Body too large",
     415: "Unsupported media type",
+    422: "Well-formed but meaningless",
     429: "Rate limited",
     431: "Request headers over the size limit (the connection is closed)",
     500: "Unexpected error: nothing of it is told but a request id, to find it in the log",

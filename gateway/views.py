@@ -75,6 +75,7 @@ def routine_view(
     active = row["status"] == RoutineStatus.ACTIVE
     values["next_run_at"] = row["next_run_at"] if active else None
     values["init_params_overrides"] = row.get("init_params_overrides") or {}
+    values["default_payload"] = row.get("default_payload") or {}
     if triggers is not None:
         assert ctx is not None
         values["triggers"] = [trigger_view(t, ctx, routine_status=row["status"]) for t in triggers]

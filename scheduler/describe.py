@@ -22,12 +22,29 @@ MONTH_NAMES: Final = (
     "July", "August", "September", "October", "November", "December",
 )  # fmt: skip
 ORDINALS: Final = ("first", "second", "third", "fourth", "fifth")
+# How people name the zones they most often mean, as seed 003 writes them.
+_ZONE_NAMES: Final = {
+    "America/Los_Angeles": "Pacific Time",
+    "America/Denver": "Mountain Time",
+    "America/Phoenix": "Mountain Time",
+    "America/Chicago": "Central Time",
+    "America/New_York": "Eastern Time",
+    "America/Anchorage": "Alaska Time",
+    "Pacific/Honolulu": "Hawaii Time",
+    "Europe/London": "UK Time",
+    "Europe/Berlin": "Central European Time",
+    "Europe/Paris": "Central European Time",
+    "Asia/Kolkata": "India Time",
+    "Asia/Tokyo": "Japan Time",
+    "UTC": "UTC",
+}
 # Up to this many clock times are listed one by one ("At 09:00 and 17:00").
 _MAX_LISTED_TIMES: Final = 6
 
 
-def describe_schedule(schedule: Schedule) -> str:
-    """One line saying when the schedule fires."""
+def describe_schedule(schedule: Schedule, *, spoken: bool = False) -> str:
+    """One line saying when the schedule fires; `spoken` reads clock times on the 12-hour
+    clock and names the zone as people say it ("At 09:00 AM, ..., Pacific Time")."""
     if schedule.type == "every":
         assert schedule.interval_sec is not None
         return describe_interval(schedule.interval_sec)
@@ -37,9 +54,9 @@ def describe_schedule(schedule: Schedule) -> str:
     if schedule.type == "cadence":
         if schedule.spec is None:
             return "Manually only (never fires on its own)"
-        return describe_cron(schedule.spec, "UTC")
+        return describe_cron(schedule.spec, "UTC", spoken=spoken)
     assert schedule.spec is not None
-    return describe_cron(schedule.spec, schedule.timezone)
+    return describe_cron(schedule.spec, schedule.timezone, spoken=spoken)
 
 
 def describe_interval(seconds: int) -> str:
@@ -57,10 +74,12 @@ def describe_at(at: datetime) -> str:
     return f"Once at {moment.strftime('%Y-%m-%d ' + clock)} UTC"
 
 
-def describe_cron(spec: CronSpec | str, timezone: str | None = None) -> str:
+def describe_cron(
+    spec: CronSpec | str, timezone: str | None = None, *, spoken: bool = False
+) -> str:
     """Describe a cron expression; the zone, when given, is named at the end."""
     cron = spec if isinstance(spec, CronSpec) else parse_cron(spec)
-    time_phrase, is_clock = _time_phrase(cron)
+    time_phrase, is_clock = _time_phrase(cron, twelve_hour=spoken)
     day_phrase = _day_phrase(cron)
     parts = [time_phrase]
     if day_phrase:
@@ -74,7 +93,7 @@ def describe_cron(spec: CronSpec | str, timezone: str | None = None) -> str:
     # An interval such as "Every 15 minutes" reads the same in every zone; a clock time or
     # a calendar day does not.
     if timezone and (is_clock or day_phrase or month_phrase):
-        text += f" ({timezone})"
+        text += f", {_ZONE_NAMES.get(timezone, timezone)}" if spoken else f" ({timezone})"
     return text
 
 
@@ -113,15 +132,19 @@ def _compact(values: Sequence[int]) -> str:
     return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in _ranges(values))
 
 
-def _clock(hour: int, minute: int, second: int, with_seconds: bool) -> str:
-    return f"{hour:02d}:{minute:02d}:{second:02d}" if with_seconds else f"{hour:02d}:{minute:02d}"
+def _clock(
+    hour: int, minute: int, second: int, with_seconds: bool, twelve_hour: bool = False
+) -> str:
+    shown = (hour % 12 or 12) if twelve_hour else hour
+    text = f"{shown:02d}:{minute:02d}:{second:02d}" if with_seconds else f"{shown:02d}:{minute:02d}"
+    return f"{text} {'AM' if hour < 12 else 'PM'}" if twelve_hour else text
 
 
 def _seconds_suffix(spec: CronSpec) -> str:
     return "" if spec.seconds == (0,) else f" at second {_compact(spec.seconds)}"
 
 
-def _time_phrase(spec: CronSpec) -> tuple[str, bool]:
+def _time_phrase(spec: CronSpec, *, twelve_hour: bool = False) -> tuple[str, bool]:
     """The time-of-day part, and whether it names clock times."""
     sec, mins, hours = spec.seconds, spec.minutes, spec.hours
     all_sec, all_min, all_hours = len(sec) == 60, len(mins) == 60, len(hours) == 24
@@ -154,22 +177,22 @@ def _time_phrase(spec: CronSpec) -> tuple[str, bool]:
         return f"At minutes {_compact(mins)} past every hour" + suffix, False
 
     if len(mins) * len(hours) <= _MAX_LISTED_TIMES:
-        times = [_clock(h, m, second, with_seconds) for h in hours for m in mins]
+        times = [_clock(h, m, second, with_seconds, twelve_hour) for h in hours for m in mins]
         return f"At {_join(times)}", True
 
     hour_step = _step(hours, hours[0], 24)
     if len(mins) == 1 and hour_step and 24 % hour_step == 0:
         text = _every(hour_step, "hour")
         if hours[0] or mins[0] or with_seconds:
-            text += f" starting at {_clock(hours[0], mins[0], second, with_seconds)}"
+            text += f" starting at {_clock(hours[0], mins[0], second, with_seconds, twelve_hour)}"
         return text, True
 
     runs = _ranges(hours)
     if len(runs) == 1:
         first, last = runs[0]
         span = (
-            f"from {_clock(first, mins[0], second, with_seconds)} "
-            f"through {_clock(last, mins[-1], second, with_seconds)}"
+            f"from {_clock(first, mins[0], second, with_seconds, twelve_hour)} "
+            f"through {_clock(last, mins[-1], second, with_seconds, twelve_hour)}"
         )
         if all_min:
             return f"Every minute {span}" + suffix, True

@@ -36,6 +36,13 @@ class ValidationFailed(FirehookError):
     code = ErrorCode.VALIDATION_ERROR
 
 
+class Unprocessable(FirehookError):
+    """A well-formed request that makes no sense (HTTP 422), such as text that names no
+    schedule the grammar can read."""
+
+    code = ErrorCode.VALIDATION_ERROR
+
+
 class NotFound(FirehookError):
     code = ErrorCode.NOT_FOUND
 

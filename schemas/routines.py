@@ -87,6 +87,12 @@ SecretParams = Annotated[
     dict[ParamKey, Annotated[str, Field(max_length=10_000)]], Field(max_length=100)
 ]
 
+DefaultPayload = Annotated[dict[ParamKey, Any], Field(max_length=200)]
+_DEFAULT_PAYLOAD_DOC = (
+    "Merged under the payload of every fire: a key the fire's payload also sets takes the "
+    "fire's value."
+)
+
 
 class _RoutineFields(ApiModel):
     description: LongText | None = None
@@ -108,6 +114,7 @@ class _RoutineFields(ApiModel):
     )
     condition: Condition | None = None
     delivery: Delivery | None = None
+    default_payload: DefaultPayload | None = Field(default=None, description=_DEFAULT_PAYLOAD_DOC)
 
 
 class RoutineCreate(_RoutineFields):
@@ -141,6 +148,9 @@ class RoutinePatch(ApiModel):
     )
     condition: Condition | None = None
     delivery: Delivery | None = None
+    default_payload: DefaultPayload | None = Field(
+        default=None, description="Replaces the default payload; null or {} removes it."
+    )
 
     @model_validator(mode="after")
     def _required_fields_not_null(self) -> Self:
@@ -180,6 +190,7 @@ class Routine(ResponseModel):
     )
     condition: ConditionView | None = None
     delivery: Delivery | None = None
+    default_payload: dict[str, Any] = Field(default_factory=dict, description=_DEFAULT_PAYLOAD_DOC)
     run_count: int | None = Field(default=None, description="Runs that executed (seed 004).")
     success_count: int | None = None
     failure_count: int | None = Field(default=None, description="Failed or timed out.")

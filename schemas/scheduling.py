@@ -23,7 +23,7 @@ class ValidateQuery(_Request):
     value: str = Field(min_length=1, max_length=200)
     timezone: str = Field(default="UTC", max_length=64)
     from_: datetime | None = Field(default=None, alias="from")
-    count: int = Field(default=5, ge=1, le=100)
+    count: int = Field(default=3, ge=1, le=100, description="Three by default, as in seed 003.")
 
 
 class ValidateResult(BaseModel):
@@ -48,9 +48,13 @@ class ParsedScheduleBody(BaseModel):
 
 class ParseResult(BaseModel):
     schedule: ParsedScheduleBody
-    human_readable: str
+    human_readable: str = Field(
+        description="12-hour clock and the zone's everyday name, as in seed 003."
+    )
     confidence: float
-    parse_method: Literal["grammar"]
+    parse_method: Literal["regex"] = Field(
+        description="Always regex: a deterministic grammar reads the text; nothing else does."
+    )
     next_runs: list[str]
 
 
@@ -60,6 +64,10 @@ class SchedulerStatus(BaseModel):
     )
     triggers_loaded: int
     due_count: int
+    tick_interval_seconds: float = Field(
+        description="The longest the ticker waits before it looks at the schedules again "
+        "(it also wakes at each due time and at each change made through this process)."
+    )
     next_tick_at: datetime | None
     ticker_lag_seconds: float
     last_tick_at: datetime | None = None

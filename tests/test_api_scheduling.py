@@ -110,11 +110,12 @@ async def test_parse_nl(client: httpx.AsyncClient, tenant: Tenant) -> None:
         "expression": "0 9 * * 1-5",
         "timezone": "America/Los_Angeles",
     }
-    assert body["parse_method"] == "grammar" and 0 < body["confidence"] <= 1
-    assert body["human_readable"] and len(body["next_runs"]) == 3
+    assert body["parse_method"] == "regex" and 0 < body["confidence"] <= 1
+    assert body["human_readable"] == "At 09:00 AM, Monday through Friday, Pacific Time"
+    assert len(body["next_runs"]) == 3
 
 
-async def test_parse_nl_unparseable_is_400_with_examples(
+async def test_parse_nl_unparseable_is_422_with_examples(
     client: httpx.AsyncClient, tenant: Tenant
 ) -> None:
     response = await client.post(
@@ -122,12 +123,10 @@ async def test_parse_nl_unparseable_is_400_with_examples(
         json={"text": "whenever the moon is full"},
         headers=Tenant.auth(tenant.board),
     )
-    assert response.status_code == 400
+    assert response.status_code == 422
     body = response.json()
-    assert body["code"] == "VALIDATION_ERROR"
-    assert (
-        "every weekday at 9am Pacific" in body["details"]["examples"] or body["details"]["examples"]
-    )
+    assert body["code"] == "VALIDATION_ERROR" and "no LLM fallback" in body["error"]
+    assert "every weekday at 9am Pacific" in body["details"]["examples"]
 
 
 async def test_scheduler_status(
@@ -154,6 +153,7 @@ async def test_scheduler_status(
     clock.advance(120)
     status = (await client.get("/api/scheduler/status", headers=board)).json()
     assert status["running"] is False and status["triggers_loaded"] == 1
+    assert status["tick_interval_seconds"] == ctx.settings.scheduler_resync_sec
     assert status["due_count"] == 1 and status["ticker_lag_seconds"] > 0
     await ticker.fire_due()
     after = (await client.get("/api/scheduler/status", headers=board)).json()

@@ -14,8 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
+
+from scripts import values_table
 
 from . import helmbin
 
@@ -25,6 +28,12 @@ CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))
 MINIMAL = CHART / "ci" / "minimal-values.yaml"
 PRODUCTION = CHART / "ci" / "production-values.yaml"
 EXISTING_SECRET = CHART / "ci" / "existing-secret-values.yaml"
+EMBEDDED = CHART / "ci" / "embedded-values.yaml"
+KAFKA_TLS = CHART / "ci" / "kafka-tls-values.yaml"
+# User-supplied sidecars and objects are outside what the chart can promise.
+EXTRAS = CHART / "ci" / "extras-values.yaml"
+# The production topology: three roles on PostgreSQL and Kafka.
+TOPOLOGY_VALUES = [path for path in CI_VALUES if path not in (EMBEDDED, EXTRAS)]
 
 RELEASE = "fh"
 NAMESPACE = "firehook-test"
@@ -189,14 +198,17 @@ def hook_weight(doc: Doc) -> int:
     return int(doc["metadata"]["annotations"]["helm.sh/hook-weight"])
 
 
-ci_values = pytest.mark.parametrize("values", CI_VALUES, ids=[p.stem for p in CI_VALUES])
+ci_values = pytest.mark.parametrize(
+    "values", TOPOLOGY_VALUES, ids=[p.stem for p in TOPOLOGY_VALUES]
+)
+all_ci_values = pytest.mark.parametrize("values", CI_VALUES, ids=[p.stem for p in CI_VALUES])
 
 
 # ----------------------------------------------------------------- lint and render
 
 
 def test_ci_values_files_cover_the_required_scenarios() -> None:
-    assert {MINIMAL, PRODUCTION, EXISTING_SECRET} <= set(CI_VALUES)
+    assert {MINIMAL, PRODUCTION, EXISTING_SECRET, EMBEDDED, KAFKA_TLS, EXTRAS} <= set(CI_VALUES)
 
 
 def test_lint_strict_passes_with_default_values(helm: Helm) -> None:
@@ -204,24 +216,35 @@ def test_lint_strict_passes_with_default_values(helm: Helm) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@ci_values
+@all_ci_values
 def test_lint_strict_passes(helm: Helm, values: Path) -> None:
     result = helm.lint(values)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_default_values_do_not_render_and_say_what_is_missing(helm: Helm) -> None:
-    # No database, key or brokers has a safe default: rendering stops and names the value.
+def test_default_values_name_every_missing_value_at_once(helm: Helm) -> None:
+    # No database, key or brokers has a safe default: one try tells all three.
     result = helm.try_template()
     assert result.returncode != 0
-    assert "database.url is required" in result.stderr
+    for value in ("database.url", "encryption.key", "kafka.bootstrapServers"):
+        assert f"  - {value}: " in result.stderr, result.stderr
     assert "secrets.existingSecret" in result.stderr
+    assert "--set mode=embedded" in result.stderr
 
 
 def test_missing_kafka_brokers_is_named(helm: Helm) -> None:
     result = helm.try_template(MINIMAL, extra={"kafka": {"bootstrapServers": ""}})
     assert result.returncode != 0
-    assert "kafka.bootstrapServers is required" in result.stderr
+    assert "  - kafka.bootstrapServers: " in result.stderr
+    assert "database.url" not in result.stderr
+
+
+def test_missing_sasl_settings_are_named_together(helm: Helm) -> None:
+    extra = {"kafka": {"securityProtocol": "SASL_SSL", "sasl": {"mechanism": "PLAIN"}}}
+    result = helm.try_template(MINIMAL, extra=extra)
+    assert result.returncode != 0
+    for value in ("kafka.sasl.username", "kafka.sasl.password"):
+        assert f"  - {value}: " in result.stderr, result.stderr
 
 
 @ci_values
@@ -827,15 +850,15 @@ INVALID_TOGETHER = {
                 "sasl": {"mechanism": "PLAIN", "username": "firehook"},
             }
         },
-        "kafka.sasl.password is required",
+        "  - kafka.sasl.password: required with kafka.securityProtocol=SASL_SSL",
     ),
     "missing encryption key": (
         {"encryption": {"key": ""}},
-        "encryption.key is required",
+        "  - encryption.key: base64 of 32 random bytes",
     ),
     "prestop longer than grace": (
         {"gateway": {"preStopSleepSeconds": 40}},
-        "preStopSleepSeconds (40) must be shorter than terminationGracePeriodSeconds (30)",
+        "terminationGracePeriodSeconds (30) must exceed preStopSleepSeconds (40) by at least 4 s",
     ),
     "nothing enabled": (
         {c: {"enabled": False} for c in COMPONENTS},
@@ -922,3 +945,187 @@ def test_null_under_defaults_removes_fixed_ids_for_openshift(helm: Helm) -> None
         assert not {"runAsUser", "runAsGroup", "fsGroup"} & spec["securityContext"].keys(), where
         assert not {"runAsUser", "runAsGroup"} & container["securityContext"].keys(), where
         assert container["securityContext"]["runAsNonRoot"] is True, where
+
+
+# ------------------------------------------------- Kubernetes schemas, modes, timing
+
+# The oldest version the chart supports (Chart.yaml kubeVersion), one in the middle,
+# and the newest the schemas know.
+KUBE_SCHEMA_VERSIONS = ("1.27.0", "1.31.0", "1.34.0", kubernetes_validate.latest_version())
+# Custom resources: their schemas belong to their operators, not to Kubernetes.
+CUSTOM_KINDS = {"ServiceMonitor", "KafkaTopic", "HTTPRoute"}
+TLS_AND_SASL = {
+    "sasl-ssl with ca": {
+        "kafka": {
+            "securityProtocol": "SASL_SSL",
+            "sasl": {"mechanism": "SCRAM-SHA-512", "username": "firehook", "password": "pw"},
+            "tls": {"caSecret": {"name": "cluster-ca-cert"}},
+        }
+    },
+    "sasl-plaintext password secret": {
+        "kafka": {
+            "securityProtocol": "SASL_PLAINTEXT",
+            "sasl": {
+                "mechanism": "PLAIN",
+                "username": "firehook",
+                "passwordSecret": {"name": "firehook-kafka-user"},
+            },
+        }
+    },
+    "ssl ca only": {
+        "kafka": {"securityProtocol": "SSL", "tls": {"caSecret": {"name": "cluster-ca-cert"}}}
+    },
+}
+
+
+def _validated_kinds(manifests: Manifests, version: str) -> set[str]:
+    kinds = set()
+    for doc in manifests.docs:
+        where = f"{doc['kind']}/{doc['metadata']['name']} on {version}"
+        if doc["kind"] in CUSTOM_KINDS:
+            with pytest.raises(kubernetes_validate.SchemaNotFoundError):
+                kubernetes_validate.validate(doc, version, strict=True)
+            continue
+        try:
+            kubernetes_validate.validate(doc, version, strict=True)
+        except kubernetes_validate.ValidationError as error:
+            pytest.fail(f"{where}: {error.message} at {list(error.path)}")
+        kinds.add(doc["kind"])
+    return kinds
+
+
+@all_ci_values
+def test_every_manifest_validates_against_the_kubernetes_schemas(
+    render: Callable[[Path], Manifests], values: Path
+) -> None:
+    manifests = render(values)
+    for version in KUBE_SCHEMA_VERSIONS:
+        assert {"Deployment", "Service", "ConfigMap"} <= _validated_kinds(manifests, version)
+
+
+@pytest.mark.parametrize("extra", TLS_AND_SASL.values(), ids=list(TLS_AND_SASL))
+def test_kafka_security_combinations_validate(helm: Helm, extra: Doc) -> None:
+    manifests = helm.template(MINIMAL, extra=extra)
+    for version in KUBE_SCHEMA_VERSIONS:
+        _validated_kinds(manifests, version)
+
+
+def test_embedded_mode_needs_no_other_value(helm: Helm) -> None:
+    manifests = helm.template(extra={"mode": "embedded"})
+    assert manifests.names("Deployment") == {f"{RELEASE}-firehook-gateway"}
+    assert not manifests.of_kind("Job"), "embedded mode migrates in its own process"
+    deployment = manifests.deployment("gateway")
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    container = manifests.role_container("gateway")
+    assert container["args"] == ["dev"]
+    config = manifests.one("ConfigMap", f"{RELEASE}-firehook")["data"]
+    assert config["FIREHOOK_DATABASE_URL"] == "sqlite:////var/lib/firehook/firehook.db"
+    assert not [name for name in config if name.startswith("FIREHOOK_KAFKA")]
+    assert "FIREHOOK_DATABASE_URL" not in env_of(container)
+    (claim,) = manifests.of_kind("PersistentVolumeClaim")
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["data"]["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert mounts["data"] == "/var/lib/firehook"
+    notes = helm.notes(extra={"mode": "embedded"})
+    assert "admin API key" in notes and "logs deployment/" in notes
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"gateway": {"replicas": 2}}, "/gateway/replicas"),
+        ({"gateway": {"autoscaling": {"enabled": True}}}, "/gateway/autoscaling/enabled"),
+        ({"defaults": {"autoscaling": {"enabled": True}}}, "/defaults/autoscaling/enabled"),
+    ],
+    ids=["replicas", "autoscaling", "default autoscaling"],
+)
+def test_embedded_mode_refuses_more_than_one_pod(helm: Helm, extra: Doc, message: str) -> None:
+    result = helm.try_template(extra={"mode": "embedded", **extra})
+    assert result.returncode != 0
+    assert SCHEMA_ERROR in result.stderr and message in result.stderr, result.stderr
+
+
+def test_embedded_mode_with_an_encryption_key_reads_it_from_the_secret(helm: Helm) -> None:
+    key = "EEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEE="
+    manifests = helm.template(extra={"mode": "embedded", "encryption": {"key": key}})
+    secret = manifests.one("Secret", f"{RELEASE}-firehook")
+    assert set(secret["data"]) == {"encryption-key"}
+    env = env_of(manifests.role_container("gateway"))
+    assert env["FIREHOOK_SECRET_KEY"]["valueFrom"]["secretKeyRef"]["key"] == "encryption-key"
+
+
+def test_kafka_tls_mounts_the_ca_and_client_certificate(
+    render: Callable[[Path], Manifests],
+) -> None:
+    manifests = render(KAFKA_TLS)
+    config = manifests.one("ConfigMap", f"{RELEASE}-firehook")["data"]
+    assert config["FIREHOOK_KAFKA_SSL_CAFILE"] == "/etc/firehook/kafka-tls/ca/ca.crt"
+    assert config["FIREHOOK_KAFKA_SSL_CERTFILE"] == "/etc/firehook/kafka-tls/client/user.crt"
+    assert config["FIREHOOK_KAFKA_SSL_KEYFILE"] == "/etc/firehook/kafka-tls/client/user.key"
+    assert config["FIREHOOK_KAFKA_SESSION_TIMEOUT_MS"] == "20000"
+    assert config["FIREHOOK_KAFKA_HEARTBEAT_INTERVAL_MS"] == "5000"
+    assert config["FIREHOOK_KAFKA_PUBLISH_TIMEOUT_SEC"] == "3"
+    assert config["FIREHOOK_SCHEDULER_RESYNC_SEC"] == "2"
+    for where, spec, container in manifests.containers():
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        mounts = {m["name"]: m for m in container["volumeMounts"]}
+        assert volumes["kafka-ca"]["secret"]["secretName"] == "my-cluster-cluster-ca-cert", where
+        assert volumes["kafka-client-cert"]["secret"]["secretName"] == "firehook", where
+        assert mounts["kafka-ca"]["readOnly"] is True, where
+        assert mounts["kafka-client-cert"]["mountPath"] == "/etc/firehook/kafka-tls/client"
+
+
+def test_kafka_tls_needs_a_tls_protocol(helm: Helm) -> None:
+    extra = {"kafka": {"tls": {"caSecret": {"name": "cluster-ca-cert"}}}}
+    result = helm.try_template(MINIMAL, extra=extra)
+    assert result.returncode != 0
+    assert "use SSL or SASL_SSL" in result.stderr
+
+
+@ci_values
+def test_shutdown_fits_inside_the_grace_period(
+    render: Callable[[Path], Manifests], values: Path
+) -> None:
+    manifests = render(values)
+    for component in COMPONENTS:
+        spec = manifests.deployment(component)["spec"]["template"]["spec"]
+        container = manifests.role_container(component)
+        pre_stop = container.get("lifecycle", {}).get("preStop", {}).get("exec", {})
+        sleep = int(pre_stop["command"][1]) if pre_stop else 0
+        budget = float(env_of(container)["FIREHOOK_SHUTDOWN_TIMEOUT_SEC"]["value"])
+        # preStop sleep, then requests and the role's drain, then 2 s to spare.
+        assert sleep + budget + 2 == spec["terminationGracePeriodSeconds"], component
+        assert budget >= 2, component
+
+
+def test_extras_render_sidecars_init_containers_registry_and_objects(
+    render: Callable[[Path], Manifests],
+) -> None:
+    manifests = render(EXTRAS)
+    gateway = manifests.deployment("gateway")["spec"]["template"]["spec"]
+    names = [container["name"] for container in gateway["containers"]]
+    assert names == ["gateway", "log-shipper"]
+    assert gateway["containers"][1]["image"] == "registry.internal.example/fluent-bit:3.1"
+    assert gateway["containers"][0]["image"].startswith("registry.internal.example/firehook/")
+    for component in COMPONENTS:
+        spec = manifests.deployment(component)["spec"]["template"]["spec"]
+        assert [c["name"] for c in spec["initContainers"]] == ["wait-for-kafka"], component
+    assert manifests.one("ConfigMap", f"{RELEASE}-extra")["data"] == {
+        "note": "made by extraObjects"
+    }
+
+
+def test_values_table_in_the_chart_readme_is_current() -> None:
+    table = values_table.render(CHART / "values.yaml")
+    readme = (CHART / "README.md").read_text()
+    assert table in readme, (
+        "run `python scripts/values_table.py` to refresh helm/firehook/README.md"
+    )
+
+
+def test_every_value_has_a_description_in_the_table() -> None:
+    rows = values_table.rows(CHART / "values.yaml")
+    undocumented = [row.key for row in rows if not row.description]
+    assert not undocumented, undocumented

@@ -304,3 +304,39 @@ async def test_unknown_run_is_404(client: httpx.AsyncClient, tenant: Tenant) -> 
     assert (await client.get("/api/runs/nope", headers=board)).status_code == 404
     missing = "00000000-0000-4000-8000-000000000000"
     assert (await client.post(f"/api/runs/{missing}/cancel", headers=board)).status_code == 404
+
+
+async def test_default_payload_is_merged_under_each_fire(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    routine = await new_routine(
+        client, tenant, defaultPayload={"goal": "summarise", "region": "eu"}
+    )
+    assert routine["defaultPayload"] == {"goal": "summarise", "region": "eu"}
+    accepted = (await fire(client, tenant, routine["id"], payload={"region": "us"})).json()
+    run = await get_run(client, tenant, accepted["runId"])
+    assert run["payload"] == {"goal": "summarise", "region": "us"}
+    board = Tenant.auth(tenant.board)
+    cleared = await client.patch(
+        f"/api/routines/{routine['id']}", json={"defaultPayload": None}, headers=board
+    )
+    assert cleared.status_code == 200 and cleared.json()["defaultPayload"] == {}
+    await complete(client, tenant, run["id"], "succeeded")
+    accepted = (await fire(client, tenant, routine["id"], payload={"region": "us"})).json()
+    assert (await get_run(client, tenant, accepted["runId"]))["payload"] == {"region": "us"}
+
+
+async def test_default_payload_is_seen_by_the_condition(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    routine = await new_routine(
+        client,
+        tenant,
+        defaultPayload={"threshold": 5},
+        condition={"type": "expression", "expression": "threshold > 3"},
+    )
+    accepted = (await fire(client, tenant, routine["id"])).json()
+    assert (await get_run(client, tenant, accepted["runId"]))["status"] == "dispatched"
+    lowered = (await fire(client, tenant, routine["id"], payload={"threshold": 1})).json()
+    skipped = await get_run(client, tenant, lowered["runId"])
+    assert skipped["status"] == "skipped"

@@ -123,3 +123,19 @@ def test_schedules_of_every_type() -> None:
 def test_descriptions_are_deterministic() -> None:
     schedule = Schedule.from_cron("15 10 * * 1,3,5", "Europe/London")
     assert len({describe_schedule(schedule) for _ in range(5)}) == 1
+
+
+def test_spoken_descriptions_use_the_12_hour_clock_and_everyday_zone_names() -> None:
+    def spoken(expression: str, zone: str) -> str:
+        return describe_schedule(Schedule.from_cron(expression, zone), spoken=True)
+
+    assert spoken("0 9 * * 1-5", "America/Los_Angeles") == (
+        "At 09:00 AM, Monday through Friday, Pacific Time"
+    )
+    assert spoken("30 0 * * *", "UTC") == "At 12:30 AM, every day, UTC"
+    assert spoken("0 12,17 * * *", "America/New_York") == (
+        "At 12:00 PM and 05:00 PM, every day, Eastern Time"
+    )
+    # A zone without an everyday name is named as it is; intervals name no zone.
+    assert spoken("0 8 * * 1", "Asia/Singapore") == "At 08:00 AM, every Monday, Asia/Singapore"
+    assert spoken("*/15 * * * *", "America/Los_Angeles") == "Every 15 minutes"

@@ -31,7 +31,14 @@ class Database:
     wait on `busy_timeout` with the loop blocked, and the first could never finish.
     """
 
-    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 10) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        max_overflow: int = 10,
+        sqlite_synchronous: str = "FULL",
+    ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         options: dict[str, Any] = {
@@ -43,7 +50,7 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(engine_url(url), **options)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         if self.is_sqlite:
-            _configure_sqlite(self.engine)
+            _configure_sqlite(self.engine, sqlite_synchronous)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
@@ -85,7 +92,9 @@ def engine_url(url: str) -> URL:
     return parsed
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, synchronous: str) -> None:
+    if synchronous not in ("FULL", "NORMAL"):
+        raise ValueError(f"SQLite synchronous must be FULL or NORMAL, not {synchronous!r}")
     sync_engine = engine.sync_engine
 
     @event.listens_for(sync_engine, "connect")
@@ -95,7 +104,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor = dbapi_connection.cursor()
         for pragma in (
             "journal_mode=WAL",
-            "synchronous=NORMAL",
+            f"synchronous={synchronous}",
             "busy_timeout=30000",
             "foreign_keys=ON",
         ):

@@ -99,10 +99,14 @@ async def list_runs(
     source: str | None,
     limit: int,
     offset: int,
+    statuses: Sequence[str] | None = None,
 ) -> tuple[Sequence[RowMapping], int]:
+    """A page of the routine's runs, newest first, and the total; `statuses` narrows to
+    any of several statuses."""
     where = and_(
         runs.c.routine_id == routine_id,
         *([runs.c.status == status] if status else []),
+        *([runs.c.status.in_(list(statuses))] if statuses is not None else []),
         *([runs.c.source == source] if source else []),
     )
     total = (await conn.execute(select(func.count()).select_from(runs).where(where))).scalar_one()

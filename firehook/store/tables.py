@@ -140,6 +140,7 @@ routines = Table(
     Column("secret_params_enc", Text, nullable=True),
     Column("condition", Json, nullable=True),
     Column("delivery", Json, nullable=True),
+    Column("default_payload", Json, nullable=True),
     # The conditions of the routine's triggers by trigger id, copied from them so that
     # applying a fire reads no trigger row.
     Column("trigger_conditions", Json, nullable=True),

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from firehook.auth import Principal
-from firehook.context import context_of
+from firehook.context import Context, context_of
 from firehook.ids import is_uuid, new_id
 from firehook.store import chains as store
 from gateway.access import authenticate, load_company, require_board
@@ -47,7 +47,7 @@ def chain_view(row: RowMapping, edges: Sequence[RowMapping]) -> Chain:
     )
 
 
-async def _load_chain(conn: AsyncConnection, principal: Principal, chain_id: str) -> RowMapping:
+async def load_chain(conn: AsyncConnection, principal: Principal, chain_id: str) -> RowMapping:
     chain = await store.get_chain(conn, chain_id) if is_uuid(chain_id) else None
     if chain is None or (
         principal.role is not Role.ADMIN and principal.company_id != chain["company_id"]
@@ -106,11 +106,21 @@ async def create_chain(request: Request) -> Response:
     # A chain fires routines on others' behalf, whoever they are assigned to.
     require_board(principal)
     body = await parse_body(request, ChainCreate)
+    async with ctx.db.write() as conn:
+        chain = await add_chain(conn, ctx, company["id"], body)
+    return model_response(chain, 201)
+
+
+async def add_chain(
+    conn: AsyncConnection, ctx: Context, company_id: str, body: ChainCreate
+) -> Chain:
+    """Insert a chain over the company's routines, refusing unknown or archived routines and
+    any cycle through the company's chains."""
     now, chain_id = ctx.clock(), new_id()
     routine_ids = body.routine_ids()
     values = {
         "id": chain_id,
-        "company_id": company["id"],
+        "company_id": company_id,
         "name": body.name,
         "description": body.description,
         "routine_ids": routine_ids,
@@ -121,7 +131,7 @@ async def create_chain(request: Request) -> Response:
         {
             "id": new_id(),
             "chain_id": chain_id,
-            "company_id": company["id"],
+            "company_id": company_id,
             "from_routine_id": edge.from_routine,
             "to_routine_id": edge.to,
             "type": edge.type.value,
@@ -130,15 +140,14 @@ async def create_chain(request: Request) -> Response:
         }
         for position, edge in enumerate(body.edges)
     ]
-    async with ctx.db.write() as conn:
-        await store.lock_company_chains(conn, company["id"])
-        await _check_routines(conn, company["id"], routine_ids)
-        await _check_acyclic(conn, company["id"], body)
-        await store.insert_chain(conn, values, edges)
-        row = await store.get_chain(conn, chain_id)
-        stored = await store.edges_of_chains(conn, [chain_id])
+    await store.lock_company_chains(conn, company_id)
+    await _check_routines(conn, company_id, routine_ids)
+    await _check_acyclic(conn, company_id, body)
+    await store.insert_chain(conn, values, edges)
+    row = await store.get_chain(conn, chain_id)
+    stored = await store.edges_of_chains(conn, [chain_id])
     assert row is not None
-    return model_response(chain_view(row, stored[chain_id]), 201)
+    return chain_view(row, stored[chain_id])
 
 
 @api.operation(
@@ -176,7 +185,7 @@ async def get_chain(request: Request) -> Response:
     principal = await authenticate(request)
     ctx = context_of(request)
     async with ctx.db.read() as conn:
-        chain = await _load_chain(conn, principal, request.path_params["chainId"])
+        chain = await load_chain(conn, principal, request.path_params["chainId"])
         edges = await store.edges_of_chains(conn, [chain["id"]])
     return model_response(chain_view(chain, edges[chain["id"]]))
 
@@ -193,7 +202,7 @@ async def delete_chain(request: Request) -> Response:
     principal = await authenticate(request)
     ctx = context_of(request)
     async with ctx.db.write() as conn:
-        chain = await _load_chain(conn, principal, request.path_params["chainId"])
+        chain = await load_chain(conn, principal, request.path_params["chainId"])
         require_board(principal)
         await store.delete_chain(conn, chain["id"])
     return Response(status_code=204)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -125,30 +127,39 @@ async def create_routine(request: Request) -> Response:
         company = await load_company(conn, principal, request.path_params["companyId"])
     body = await parse_body(request, RoutineCreate)
     require_assignment(principal, body.assignee_agent_id)
+    async with ctx.db.write() as conn:
+        row, secret = await add_routine(conn, ctx, company["id"], body)
+        extras = await routine_extras(conn, ctx.secrets, [row])
+    view = routine_view(row, [], ctx, dispatch_signing_secret=secret, extras=extras[row["id"]])
+    return model_response(view, 201)
+
+
+async def add_routine(
+    conn: AsyncConnection, ctx: Context, company_id: str, body: RoutineCreate
+) -> tuple[RowMapping, str | None]:
+    """Insert a routine of the company made from `body`: its row, and the signing secret of
+    its HTTP dispatch when one was made (shown once)."""
     now = ctx.clock()
     values = _columns(body)
     values |= {
         "id": new_id(),
-        "company_id": company["id"],
+        "company_id": company_id,
         "created_at": now,
         "updated_at": now,
         "archived_at": now if body.status is RoutineStatus.ARCHIVED else None,
     }
-    async with ctx.db.write() as conn:
-        values = await routine_task_columns(
-            conn,
-            ctx,
-            values,
-            company_id=company["id"],
-            dispatch_given="dispatch" in body.model_fields_set,
-        )
-        secret = _new_dispatch_secret(ctx, values)
-        await store.insert_routine(conn, values)
-        row = await store.get_routine(conn, values["id"])
-        assert row is not None
-        extras = await routine_extras(conn, ctx.secrets, [row])
-    view = routine_view(row, [], ctx, dispatch_signing_secret=secret, extras=extras[row["id"]])
-    return model_response(view, 201)
+    values = await routine_task_columns(
+        conn,
+        ctx,
+        values,
+        company_id=company_id,
+        dispatch_given="dispatch" in body.model_fields_set,
+    )
+    secret = _new_dispatch_secret(ctx, values)
+    await store.insert_routine(conn, values)
+    row = await store.get_routine(conn, values["id"])
+    assert row is not None
+    return row, secret
 
 
 def _new_dispatch_secret(ctx: Context, values: dict[str, Any]) -> str | None:
@@ -254,51 +265,60 @@ async def _update(
     request: Request, principal_changes: dict[str, Any], principal: Principal
 ) -> Response:
     ctx = context_of(request)
-    routine_id = request.path_params["routineId"]
     async with ctx.db.write() as conn:
-        routine = await load_routine(conn, principal, routine_id)
-        require_routine_manager(principal, routine)
-        principal_changes = await routine_task_columns(
-            conn, ctx, principal_changes, company_id=routine["company_id"], routine=routine
+        row, triggers, secret = await change_routine(
+            conn, ctx, principal, request.path_params["routineId"], principal_changes
         )
-        changes = {k: v for k, v in principal_changes.items() if routine[k] != v}
-        if "assignee_agent_id" in changes:
-            require_assignment(principal, changes["assignee_agent_id"])
-        current = RoutineStatus(routine["status"])
-        if current is RoutineStatus.ARCHIVED and (
-            changes or principal_changes.get("status") != RoutineStatus.ARCHIVED
-        ):
-            raise Conflict(
-                "routine is archived; archived routines cannot be changed or reactivated"
-            )
-        target = RoutineStatus(changes.get("status", current))
-        if not can_transition(current, target):
-            raise Conflict(f"routine cannot go from {current} to {target}")
-        secret = None
-        if "dispatch" in changes:
-            merged = {"id": routine["id"], "dispatch_secret_enc": routine["dispatch_secret_enc"]}
-            merged["dispatch"] = changes["dispatch"]
-            secret = _new_dispatch_secret(ctx, merged)
-            if secret is not None:
-                changes["dispatch_secret_enc"] = merged["dispatch_secret_enc"]
-        if changes:
-            now = ctx.clock()
-            changes["updated_at"] = now
-            if target is RoutineStatus.ARCHIVED:
-                changes["archived_at"] = now
-            await store.update_routine(conn, routine["id"], changes)
-            if current is RoutineStatus.PAUSED and target is RoutineStatus.ACTIVE:
-                await reschedule_routine_triggers(conn, dict(routine) | changes, now, resumed=True)
-        row = await store.get_routine(conn, routine["id"])
-        triggers = await store.list_triggers(conn, [routine["id"]])
-        assert row is not None
         extras = await routine_extras(conn, ctx.secrets, [row])
-    routine_changed(ctx, routine["id"])
+    routine_changed(ctx, row["id"])
     view = routine_view(
-        row,
-        triggers[routine["id"]],
-        ctx,
-        dispatch_signing_secret=secret,
-        extras=extras[routine["id"]],
+        row, triggers, ctx, dispatch_signing_secret=secret, extras=extras[row["id"]]
     )
     return model_response(view)
+
+
+async def change_routine(
+    conn: AsyncConnection,
+    ctx: Context,
+    principal: Principal,
+    routine_id: str,
+    principal_changes: dict[str, Any],
+) -> tuple[RowMapping, list[RowMapping], str | None]:
+    """Apply column changes to a routine under the lifecycle and access rules: its row, its
+    triggers, and a new dispatch signing secret when one was made. The caller announces the
+    change (`routine_changed`) once the transaction commits."""
+    routine = await load_routine(conn, principal, routine_id)
+    require_routine_manager(principal, routine)
+    principal_changes = await routine_task_columns(
+        conn, ctx, principal_changes, company_id=routine["company_id"], routine=routine
+    )
+    changes = {k: v for k, v in principal_changes.items() if routine[k] != v}
+    if "assignee_agent_id" in changes:
+        require_assignment(principal, changes["assignee_agent_id"])
+    current = RoutineStatus(routine["status"])
+    if current is RoutineStatus.ARCHIVED and (
+        changes or principal_changes.get("status") != RoutineStatus.ARCHIVED
+    ):
+        raise Conflict("routine is archived; archived routines cannot be changed or reactivated")
+    target = RoutineStatus(changes.get("status", current))
+    if not can_transition(current, target):
+        raise Conflict(f"routine cannot go from {current} to {target}")
+    secret = None
+    if "dispatch" in changes:
+        merged = {"id": routine["id"], "dispatch_secret_enc": routine["dispatch_secret_enc"]}
+        merged["dispatch"] = changes["dispatch"]
+        secret = _new_dispatch_secret(ctx, merged)
+        if secret is not None:
+            changes["dispatch_secret_enc"] = merged["dispatch_secret_enc"]
+    if changes:
+        now = ctx.clock()
+        changes["updated_at"] = now
+        if target is RoutineStatus.ARCHIVED:
+            changes["archived_at"] = now
+        await store.update_routine(conn, routine["id"], changes)
+        if current is RoutineStatus.PAUSED and target is RoutineStatus.ACTIVE:
+            await reschedule_routine_triggers(conn, dict(routine) | changes, now, resumed=True)
+    row = await store.get_routine(conn, routine["id"])
+    triggers = await store.list_triggers(conn, [routine["id"]])
+    assert row is not None
+    return row, triggers[routine["id"]], secret

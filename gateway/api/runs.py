@@ -111,22 +111,53 @@ async def run_routine(request: Request) -> Response:
         if trigger is not None and trigger["kind"] == TriggerKind.API
         else RunSource(body.source)
     )
+    accepted, replayed = await fire_now(
+        ctx,
+        routine,
+        source,
+        fire_id=fire_id,
+        run_id=run_id,
+        trigger_id=body.trigger_id,
+        idempotency_key=key,
+        payload=body.payload,
+    )
+    return model_response(accepted, 200 if replayed else 202, REPLAYED if replayed else None)
+
+
+async def fire_now(
+    ctx: Context,
+    routine: RowMapping,
+    source: RunSource,
+    *,
+    fire_id: str | None = None,
+    run_id: str | None = None,
+    trigger_id: str | None = None,
+    idempotency_key: str | None = None,
+    payload: dict[str, Any] | None = None,
+) -> tuple[FireAccepted, bool]:
+    """Fire a run of the routine now (a manual or api run); the answer, and whether it
+    repeated an earlier fire of the same idempotency key."""
+    fire_id = fire_id or new_id()
+    if run_id is None:
+        run_id = run_id_for(
+            routine["id"], idempotency_key if idempotency_key is not None else f"fire:{fire_id}"
+        )
     fire = FireRequested(
         fire_id=fire_id,
         run_id=run_id,
         routine_id=routine["id"],
         company_id=routine["company_id"],
         source=source,
-        trigger_id=body.trigger_id,
-        idempotency_key=key,
-        payload=body.payload,
+        trigger_id=trigger_id,
+        idempotency_key=idempotency_key,
+        payload=payload,
         requested_at=ctx.clock(),
     )
     FIRES_RECEIVED.labels(source=source.value).inc()
     accepted, replayed = await accept_fire(ctx, fire)
     if not replayed:
         FIRES_ACCEPTED.labels(source=source.value).inc()
-    return model_response(accepted, 200 if replayed else 202, REPLAYED if replayed else None)
+    return accepted, replayed
 
 
 @api.operation(
@@ -195,15 +226,18 @@ async def cancel_run(request: Request) -> Response:
     ctx = context_of(request)
     _, routine = await _load_run(ctx, request)
     require_routine_manager(request.state.principal, routine)
+    return model_response(run_view(await cancel_run_now(ctx, request.path_params["runId"])))
+
+
+async def cancel_run_now(ctx: Context, run_id: str) -> dict[str, Any]:
+    """Cancel a run that has not ended (409 when it has); the run after."""
     changes = StatusChanges(ctx.settings, publish_to_bus=ctx.publish_run_events)
     async with ctx.db.write() as conn:
-        updated = await lifecycle.cancel_run(
-            conn, request.path_params["runId"], changes, ctx.clock()
-        )
+        updated = await lifecycle.cancel_run(conn, run_id, changes, ctx.clock())
         await changes.save(conn)
     ctx.run_events.notify()
     ctx.outbox.notify()
-    return model_response(run_view(updated))
+    return updated
 
 
 @api.operation(

@@ -17,7 +17,7 @@ from scheduler.natural import UnrecognizedSchedule, parse_natural_schedule
 from scheduler.timing import Schedule, upcoming_fires
 from schemas.common import utc_iso
 from schemas.cron import InvalidSchedule, validate_timezone
-from schemas.errors import ValidationFailed
+from schemas.errors import Unprocessable, ValidationFailed
 from schemas.scheduling import (
     ParsedScheduleBody,
     ParseRequest,
@@ -55,7 +55,7 @@ def _local_iso(moment: datetime, schedule: Schedule) -> str:
         QueryParam(
             "from", {"type": "string", "format": "date-time"}, "list runs after this instant"
         ),
-        QueryParam("count", {"type": "integer", "minimum": 1, "maximum": 100, "default": 5}),
+        QueryParam("count", {"type": "integer", "minimum": 1, "maximum": 100, "default": 3}),
     ),
 )
 async def validate_schedule(request: Request) -> Response:
@@ -86,6 +86,7 @@ async def validate_schedule(request: Request) -> Response:
     "scheduler",
     request=ParseRequest,
     response=ParseResult,
+    errors=(400, 401, 422),
 )
 async def parse_natural_language(request: Request) -> Response:
     await authenticate(request)
@@ -94,8 +95,10 @@ async def parse_natural_language(request: Request) -> Response:
     try:
         parsed = parse_natural_schedule(body.text, body.timezone)
     except UnrecognizedSchedule as exc:
-        raise ValidationFailed(
-            str(exc), {"text": "not understood", "examples": list(exc.examples)}
+        # No model is consulted: text the grammar cannot read is refused, with phrases it can.
+        raise Unprocessable(
+            f"{exc} (schedules are read by a grammar; there is no LLM fallback)",
+            {"text": "not understood", "examples": list(exc.examples)},
         ) from None
     except InvalidSchedule as exc:
         raise ValidationFailed(str(exc), {"timezone": str(exc)}) from None
@@ -104,9 +107,9 @@ async def parse_natural_language(request: Request) -> Response:
         schedule=ParsedScheduleBody(
             type=parsed.type, expression=parsed.expression, timezone=parsed.timezone
         ),
-        human_readable=parsed.human_readable,
+        human_readable=describe_schedule(schedule, spoken=True),
         confidence=parsed.confidence,
-        parse_method="grammar",
+        parse_method="regex",
         next_runs=[_local_iso(run, schedule) for run in upcoming_fires(schedule, ctx.clock(), 3)],
     )
     return model_response(result)
@@ -132,6 +135,7 @@ async def scheduler_status(request: Request) -> Response:
         running=ticker.running if ticker is not None else None,
         triggers_loaded=ticker.triggers_loaded if ticker is not None else loaded,
         due_count=due,
+        tick_interval_seconds=ctx.settings.scheduler_resync_sec,
         next_tick_at=earliest,
         ticker_lag_seconds=lag,
         last_tick_at=ticker.last_tick_at if ticker is not None else None,

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import Response
@@ -123,13 +124,19 @@ async def routine_stats(request: Request) -> Response:
     ctx = context_of(request)
     async with ctx.db.read() as conn:
         routine = await load_routine(conn, principal, request.path_params["routineId"])
-        counts = (
-            await store.routine_run_counts(conn, [routine["id"]], not_executed=_NOT_EXECUTED)
-        )[routine["id"]]
-        ended = await store.outcomes(conn, statuses=_OUTCOMES, routine_id=routine["id"])
+        stats = await routine_stats_of(conn, routine)
+    return model_response(stats)
+
+
+async def routine_stats_of(conn: AsyncConnection, routine: RowMapping) -> RoutineStats:
+    """The statistics of one routine's runs."""
+    counts = (await store.routine_run_counts(conn, [routine["id"]], not_executed=_NOT_EXECUTED))[
+        routine["id"]
+    ]
+    ended = await store.outcomes(conn, statuses=_OUTCOMES, routine_id=routine["id"])
     ran, succeeded, failed = run_counters(counts.by_status)
     active = routine["status"] == RoutineStatus.ACTIVE
-    stats = RoutineStats(
+    return RoutineStats(
         routine_id=routine["id"],
         run_count=ran,
         success_count=succeeded,
@@ -142,7 +149,6 @@ async def routine_stats(request: Request) -> Response:
         last_fired_at=routine["last_fired_at"],
         next_run_at=routine["next_run_at"] if active else None,
     )
-    return model_response(stats)
 
 
 @api.operation(
@@ -167,18 +173,31 @@ async def calendar(request: Request) -> Response:
         raise ValidationFailed(str(exc), {"to": str(exc)}) from None
     async with ctx.db.read() as conn:
         company = await load_company(conn, principal, request.path_params["companyId"])
-        triggers = await store.schedule_triggers(
-            conn,
-            company["id"],
-            routine_statuses=[RoutineStatus.ACTIVE.value],
-            routine_id=query.routine_id,
-        )
+        document = await calendar_of(conn, company["id"], start, end, routine_id=query.routine_id)
+    return model_response(document)
+
+
+async def calendar_of(
+    conn: AsyncConnection,
+    company_id: str,
+    start: datetime,
+    end: datetime,
+    *,
+    routine_id: str | None = None,
+) -> Calendar:
+    """Every scheduled fire of the company's active routines in [start, end)."""
+    triggers = await store.schedule_triggers(
+        conn,
+        company_id,
+        routine_statuses=[RoutineStatus.ACTIVE.value],
+        routine_id=routine_id,
+    )
     fires: dict[str, list[CalendarFire]] = defaultdict(list)
     titles: dict[str, str] = {}
     truncated: set[str] = set()
     for trigger in triggers:
-        routine_id = trigger["routine_id"]
-        titles[routine_id] = trigger["routine_title"]
+        owner = trigger["routine_id"]
+        titles[owner] = trigger["routine_title"]
         # A RowMapping's keys may be columns too; these rows are keyed by name.
         schedule = schedule_of(cast("Mapping[str, Any]", trigger))
         if schedule is None:
@@ -193,18 +212,18 @@ async def calendar(request: Request) -> Response:
         found = [at for at in found if at < end]
         if len(found) > CALENDAR_MAX_FIRES_PER_TRIGGER:
             found = found[:CALENDAR_MAX_FIRES_PER_TRIGGER]
-            truncated.add(routine_id)
-        fires[routine_id].extend(CalendarFire(at=at, trigger_id=trigger["id"]) for at in found)
+            truncated.add(owner)
+        fires[owner].extend(CalendarFire(at=at, trigger_id=trigger["id"]) for at in found)
     routines = [
         CalendarRoutine(
-            routine_id=routine_id,
+            routine_id=owner,
             title=title,
-            fires=sorted(fires[routine_id], key=lambda fire: fire.at),
-            truncated=routine_id in truncated,
+            fires=sorted(fires[owner], key=lambda fire: fire.at),
+            truncated=owner in truncated,
         )
-        for routine_id, title in titles.items()
+        for owner, title in titles.items()
     ]
-    document = Calendar.model_validate(
+    return Calendar.model_validate(
         {
             "from": start,
             "to": end,
@@ -212,10 +231,9 @@ async def calendar(request: Request) -> Response:
             "totalFires": sum(len(r.fires) for r in routines),
         }
     )
-    return model_response(document)
 
 
-async def _activity(
+async def weekly_activity(
     conn: AsyncConnection, company_id: str, now: datetime, weeks: int, timezone: str
 ) -> tuple[datetime, list[list[int]]]:
     """Executed runs of the last `weeks` weeks by local weekday (0 Sunday) and hour."""
@@ -249,15 +267,23 @@ async def heatmap(request: Request) -> Response:
     now = ctx.clock()
     async with ctx.db.read() as conn:
         company = await load_company(conn, principal, request.path_params["companyId"])
-        since, counts = await _activity(conn, company["id"], now, query.weeks, query.timezone)
+        document = await heatmap_of(conn, company["id"], now, query.weeks, query.timezone)
+    return model_response(document)
+
+
+async def heatmap_of(
+    conn: AsyncConnection, company_id: str, now: datetime, weeks: int, timezone: str
+) -> Heatmap:
+    """The company's run activity of the last `weeks` weeks as a weekday-by-hour grid."""
+    since, counts = await weekly_activity(conn, company_id, now, weeks, timezone)
     peak = max(max(row) for row in counts)
     levels = [
         [math.ceil(count * HEAT_LEVELS / peak) if count else 0 for count in row] for row in counts
     ]
-    document = Heatmap.model_validate(
+    return Heatmap.model_validate(
         {
-            "timezone": query.timezone,
-            "weeks": query.weeks,
+            "timezone": timezone,
+            "weeks": weeks,
             "from": since,
             "to": now,
             "days": list(DAY_NAMES),
@@ -267,7 +293,6 @@ async def heatmap(request: Request) -> Response:
             "total": sum(map(sum, counts)),
         }
     )
-    return model_response(document)
 
 
 @api.operation(
@@ -296,7 +321,7 @@ async def suggestions(request: Request) -> Response:
     now = ctx.clock()
     async with ctx.db.read() as conn:
         company = await load_company(conn, principal, request.path_params["companyId"])
-        _, counts = await _activity(conn, company["id"], now, query.weeks, query.timezone)
+        _, counts = await weekly_activity(conn, company["id"], now, query.weeks, query.timezone)
     local_now = now.astimezone(ZoneInfo(query.timezone))
     hour, minute = query.clock() or (local_now.hour, local_now.minute)
     return model_response(Suggestions(suggestions=quiet_times(counts, query, hour, minute)))

@@ -8,10 +8,11 @@ from typing import Any
 from pydantic import TypeAdapter
 from pydantic.alias_generators import to_camel as _camel
 from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import Response
 
-from firehook.context import context_of
+from firehook.context import Context, context_of
 from firehook.ids import new_id, new_public_id
 from firehook.store import routines as store
 from firehook.store import tasks as task_store
@@ -27,6 +28,7 @@ from schemas.conditions import Condition
 from schemas.cron import InvalidSchedule
 from schemas.errors import Conflict, ValidationFailed
 from schemas.triggers import (
+    ApiTriggerCreate,
     RotateSecret,
     ScheduleTriggerCreate,
     Trigger,
@@ -102,6 +104,22 @@ async def create_trigger(request: Request) -> Response:
     if not isinstance(data, dict):
         raise ValidationFailed("request body must be a JSON object")
     body = validate(_create_adapter, data)
+    async with ctx.db.write() as conn:
+        row, secret = await add_trigger(conn, ctx, routine, body)
+    trigger_changed(ctx, row["public_id"])
+    return model_response(
+        trigger_view(row, ctx, routine_status=routine["status"], secret=secret), 201
+    )
+
+
+async def add_trigger(
+    conn: AsyncConnection,
+    ctx: Context,
+    routine: RowMapping,
+    body: ScheduleTriggerCreate | WebhookTriggerCreate | ApiTriggerCreate,
+) -> tuple[RowMapping, str | None]:
+    """Insert a trigger of the routine: its row, and its webhook secret (shown once). The
+    caller announces it (`trigger_changed`) once the transaction commits."""
     now, trigger_id = ctx.clock(), new_id()
     values: dict[str, Any] = {
         "id": trigger_id,
@@ -130,17 +148,13 @@ async def create_trigger(request: Request) -> Response:
             "secret_enc": ctx.secrets.encrypt(secret, trigger_id.encode()),
             "last_rotated_at": now,
         }
-    async with ctx.db.write() as conn:
-        await store.insert_trigger(conn, values)
-        await store.refresh_routine_next_run(conn, routine["id"], now)
-        if values["condition"] is not None:
-            await task_store.refresh_trigger_conditions(conn, routine["id"])
-        row = await store.get_trigger(conn, trigger_id)
+    await store.insert_trigger(conn, values)
+    await store.refresh_routine_next_run(conn, routine["id"], now)
+    if values["condition"] is not None:
+        await task_store.refresh_trigger_conditions(conn, routine["id"])
+    row = await store.get_trigger(conn, trigger_id)
     assert row is not None
-    trigger_changed(ctx, row["public_id"])
-    return model_response(
-        trigger_view(row, ctx, routine_status=routine["status"], secret=secret), 201
-    )
+    return row, secret
 
 
 @api.operation(
@@ -161,23 +175,36 @@ async def patch_trigger(request: Request) -> Response:
     async with ctx.db.write() as conn:
         trigger, routine = await load_trigger(conn, principal, request.path_params["triggerId"])
         require_routine_manager(principal, routine)
-        _require_mutable(routine)
-        changes = _trigger_changes(trigger, body)
-        if changes:
-            now = ctx.clock()
-            changes["updated_at"] = now
-            if trigger["kind"] == TriggerKind.SCHEDULE:
-                merged = dict(trigger) | changes
-                enabled = merged["enabled"]
-                changes["next_run_at"] = _next_run(merged, now) if enabled else None
-            await store.update_trigger(conn, trigger["id"], changes)
-            await store.refresh_routine_next_run(conn, routine["id"], now)
-            if "condition" in changes:
-                await task_store.refresh_trigger_conditions(conn, routine["id"])
-        row = await store.get_trigger(conn, trigger["id"])
-    assert row is not None
+        row = await change_trigger(conn, ctx, trigger, routine, body)
     trigger_changed(ctx, trigger["public_id"])
     return model_response(trigger_view(row, ctx, routine_status=routine["status"]))
+
+
+async def change_trigger(
+    conn: AsyncConnection,
+    ctx: Context,
+    trigger: RowMapping,
+    routine: RowMapping,
+    body: TriggerPatch,
+) -> RowMapping:
+    """Apply a patch to a trigger of a routine that is not archived; its row after. The
+    caller announces it (`trigger_changed`) once the transaction commits."""
+    _require_mutable(routine)
+    changes = _trigger_changes(trigger, body)
+    if changes:
+        now = ctx.clock()
+        changes["updated_at"] = now
+        if trigger["kind"] == TriggerKind.SCHEDULE:
+            merged = dict(trigger) | changes
+            enabled = merged["enabled"]
+            changes["next_run_at"] = _next_run(merged, now) if enabled else None
+        await store.update_trigger(conn, trigger["id"], changes)
+        await store.refresh_routine_next_run(conn, routine["id"], now)
+        if "condition" in changes:
+            await task_store.refresh_trigger_conditions(conn, routine["id"])
+    row = await store.get_trigger(conn, trigger["id"])
+    assert row is not None
+    return row
 
 
 def _trigger_changes(trigger: RowMapping, body: TriggerPatch) -> dict[str, Any]:

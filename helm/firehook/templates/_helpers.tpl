@@ -4,7 +4,35 @@ Helpers that need a component take a dict: (dict "root" $ "component" "gateway")
 */}}
 
 {{- define "firehook.components" -}}
+{{- if include "firehook.embedded" . -}}
+gateway
+{{- else -}}
 gateway scheduler consumer
+{{- end -}}
+{{- end -}}
+
+{{/* "true" in embedded mode (one `firehook dev` pod on SQLite), empty otherwise. */}}
+{{- define "firehook.embedded" -}}
+{{- if eq .Values.mode "embedded" -}}true{{- end -}}
+{{- end -}}
+
+{{/* A component's replicas; null means 1 in embedded mode, 2 otherwise. Takes (dict "root" $ "s" settings). */}}
+{{- define "firehook.replicas" -}}
+{{- if kindIs "invalid" .s.replicas -}}
+{{- ternary 1 2 (eq (include "firehook.embedded" .root) "true") -}}
+{{- else -}}
+{{- .s.replicas | int -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The PersistentVolumeClaim of embedded mode. */}}
+{{- define "firehook.dataClaimName" -}}
+{{- .Values.embedded.persistence.existingClaim | default (printf "%s-data" (include "firehook.fullname" .)) -}}
+{{- end -}}
+
+{{/* Where embedded mode keeps its SQLite database and, unless given, its encryption key. */}}
+{{- define "firehook.dataDir" -}}
+/var/lib/firehook
 {{- end -}}
 
 {{- define "firehook.containerPort" -}}
@@ -112,8 +140,9 @@ with values.<name>.image.
 {{/* Image reference from an image map (registry, repository, tag, digest). */}}
 {{- define "firehook.image" -}}
 {{- $repository := .image.repository -}}
-{{- if .image.registry -}}
-{{- $repository = printf "%s/%s" .image.registry .image.repository -}}
+{{- $registry := .root.Values.global.imageRegistry | default .image.registry -}}
+{{- if $registry -}}
+{{- $repository = printf "%s/%s" $registry .image.repository -}}
 {{- end -}}
 {{- if .image.digest -}}
 {{- printf "%s@%s" $repository .image.digest -}}
@@ -140,11 +169,6 @@ with values.<name>.image.
 
 {{/* The non-secret settings, as a map of environment variables. */}}
 {{- define "firehook.configData" -}}
-{{- $kafka := .Values.kafka -}}
-{{- $servers := $kafka.bootstrapServers -}}
-{{- if kindIs "slice" $servers -}}
-{{- $servers = join "," $servers -}}
-{{- end -}}
 FIREHOOK_HOST: {{ .Values.config.listenHost | quote }}
 FIREHOOK_PORT: {{ include "firehook.containerPort" . | quote }}
 FIREHOOK_LOG_FORMAT: {{ .Values.config.logFormat | quote }}
@@ -155,51 +179,94 @@ FIREHOOK_PUBLIC_BASE_URL: {{ . | quote }}
 {{- with .Values.config.trustedProxies }}
 FIREHOOK_TRUSTED_PROXIES: {{ join "," . | quote }}
 {{- end }}
+{{- if include "firehook.embedded" . }}
+FIREHOOK_DATABASE_URL: {{ printf "sqlite:///%s/firehook.db" (include "firehook.dataDir" .) | quote }}
+FIREHOOK_SECRET_KEY_FILE: {{ printf "%s/firehook.key" (include "firehook.dataDir" .) | quote }}
+{{- else }}
+{{- $kafka := .Values.kafka }}
+{{- $servers := $kafka.bootstrapServers }}
+{{- if kindIs "slice" $servers }}
+{{- $servers = join "," $servers }}
+{{- end }}
 FIREHOOK_DATABASE_POOL_SIZE: {{ .Values.database.poolSize | int | quote }}
 FIREHOOK_DATABASE_MAX_OVERFLOW: {{ .Values.database.maxOverflow | int | quote }}
-FIREHOOK_KAFKA_BOOTSTRAP_SERVERS: {{ required "kafka.bootstrapServers is required: the Kafka brokers as host:port (Firehook needs an external Kafka)" $servers | quote }}
+FIREHOOK_KAFKA_BOOTSTRAP_SERVERS: {{ $servers | quote }}
 FIREHOOK_KAFKA_SECURITY_PROTOCOL: {{ $kafka.securityProtocol | quote }}
 {{- if include "firehook.kafkaSasl" . }}
-FIREHOOK_KAFKA_SASL_MECHANISM: {{ required (printf "kafka.sasl.mechanism is required with kafka.securityProtocol=%s" $kafka.securityProtocol) $kafka.sasl.mechanism | quote }}
-FIREHOOK_KAFKA_SASL_USERNAME: {{ required (printf "kafka.sasl.username is required with kafka.securityProtocol=%s" $kafka.securityProtocol) $kafka.sasl.username | quote }}
+FIREHOOK_KAFKA_SASL_MECHANISM: {{ $kafka.sasl.mechanism | quote }}
+FIREHOOK_KAFKA_SASL_USERNAME: {{ $kafka.sasl.username | quote }}
+{{- end }}
+{{- if $kafka.tls.caSecret.name }}
+FIREHOOK_KAFKA_SSL_CAFILE: {{ printf "%s/ca/%s" (include "firehook.kafkaTlsDir" .) $kafka.tls.caSecret.key | quote }}
+{{- end }}
+{{- if $kafka.tls.clientCertSecret.name }}
+FIREHOOK_KAFKA_SSL_CERTFILE: {{ printf "%s/client/%s" (include "firehook.kafkaTlsDir" .) $kafka.tls.clientCertSecret.certKey | quote }}
+FIREHOOK_KAFKA_SSL_KEYFILE: {{ printf "%s/client/%s" (include "firehook.kafkaTlsDir" .) $kafka.tls.clientCertSecret.keyKey | quote }}
 {{- end }}
 FIREHOOK_KAFKA_ENABLE_IDEMPOTENCE: {{ $kafka.enableIdempotence | toString | quote }}
 FIREHOOK_KAFKA_CREATE_TOPICS: {{ $kafka.createTopics | toString | quote }}
 FIREHOOK_KAFKA_PARTITIONS: {{ $kafka.partitions | int | quote }}
 FIREHOOK_KAFKA_REPLICATION_FACTOR: {{ $kafka.replicationFactor | int | quote }}
 FIREHOOK_KAFKA_CONSUMER_GROUP: {{ $kafka.consumerGroup | quote }}
+FIREHOOK_KAFKA_SESSION_TIMEOUT_MS: {{ $kafka.sessionTimeoutMs | int | quote }}
+FIREHOOK_KAFKA_HEARTBEAT_INTERVAL_MS: {{ $kafka.heartbeatIntervalMs | int | quote }}
+FIREHOOK_KAFKA_PUBLISH_TIMEOUT_SEC: {{ $kafka.publishTimeoutSec | toString | quote }}
 FIREHOOK_TOPIC_FIRES: {{ $kafka.topics.fires | quote }}
 FIREHOOK_TOPIC_RUNS: {{ $kafka.topics.runs | quote }}
 FIREHOOK_TOPIC_RUN_RESULTS: {{ $kafka.topics.runResults | quote }}
 FIREHOOK_TOPIC_FIRES_DLQ: {{ $kafka.topics.firesDlq | quote }}
+FIREHOOK_SCHEDULER_RESYNC_SEC: {{ .Values.scheduler.resyncSec | toString | quote }}
+{{- end }}
 {{- range $key, $value := .Values.config.extra }}
 {{ $key }}: {{ $value | toString | quote }}
 {{- end }}
 {{- end -}}
 
+{{/*
+Seconds the process has after SIGTERM: the grace period less the preStop sleep
+and a 2-second margin for the kubelet's SIGKILL; takes the component settings.
+*/}}
+{{- define "firehook.shutdownTimeout" -}}
+{{- sub (sub (.terminationGracePeriodSeconds | int) (.preStopSleepSeconds | int)) 2 -}}
+{{- end -}}
+
+{{/* Where the Kafka CA and client certificate Secrets are mounted. */}}
+{{- define "firehook.kafkaTlsDir" -}}
+/etc/firehook/kafka-tls
+{{- end -}}
+
 {{/* The sensitive settings, base64-encoded, for a Secret's data. */}}
 {{- define "firehook.secretData" -}}
 {{- $keys := .Values.secrets.keys -}}
-{{ $keys.databaseUrl }}: {{ required "database.url is required (postgresql+asyncpg://user:password@host:5432/firehook), or set secrets.existingSecret to a Secret holding it" .Values.database.url | b64enc | quote }}
-{{ $keys.encryptionKey }}: {{ required "encryption.key is required (base64 of 32 random bytes: `openssl rand -base64 32`), or set secrets.existingSecret to a Secret holding it" .Values.encryption.key | b64enc | quote }}
+{{- if not (include "firehook.embedded" .) }}
+{{ $keys.databaseUrl }}: {{ .Values.database.url | b64enc | quote }}
+{{- end }}
+{{- with .Values.encryption.key }}
+{{ $keys.encryptionKey }}: {{ . | b64enc | quote }}
+{{- end }}
 {{- if and (include "firehook.kafkaSasl" .) (not .Values.kafka.sasl.passwordSecret.name) }}
-{{ $keys.kafkaSaslPassword }}: {{ required (printf "kafka.sasl.password is required with kafka.securityProtocol=%s, or set kafka.sasl.passwordSecret or secrets.existingSecret" .Values.kafka.securityProtocol) .Values.kafka.sasl.password | b64enc | quote }}
+{{ $keys.kafkaSaslPassword }}: {{ .Values.kafka.sasl.password | b64enc | quote }}
 {{- end }}
 {{- end -}}
 
 {{/* Environment variables read from Secrets; takes (dict "root" $ "secretName" name). */}}
 {{- define "firehook.secretEnv" -}}
 {{- $keys := .root.Values.secrets.keys -}}
+{{- $embedded := include "firehook.embedded" .root -}}
+{{- if not $embedded }}
 - name: FIREHOOK_DATABASE_URL
   valueFrom:
     secretKeyRef:
       name: {{ .secretName }}
       key: {{ $keys.databaseUrl }}
+{{- end }}
+{{- if or (not $embedded) .root.Values.encryption.key .root.Values.secrets.existingSecret }}
 - name: FIREHOOK_SECRET_KEY
   valueFrom:
     secretKeyRef:
       name: {{ .secretName }}
       key: {{ $keys.encryptionKey }}
+{{- end }}
 {{- if include "firehook.kafkaSasl" .root }}
 {{- $passwordSecret := .root.Values.kafka.sasl.passwordSecret }}
 - name: FIREHOOK_KAFKA_SASL_PASSWORD
@@ -245,6 +312,30 @@ tolerations:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 volumes:
+  {{- $tls := .root.Values.kafka.tls }}
+  {{- if and (not (include "firehook.embedded" .root)) $tls.caSecret.name }}
+  - name: kafka-ca
+    secret:
+      secretName: {{ $tls.caSecret.name }}
+      items:
+        - key: {{ $tls.caSecret.key }}
+          path: {{ $tls.caSecret.key }}
+  {{- end }}
+  {{- if and (not (include "firehook.embedded" .root)) $tls.clientCertSecret.name }}
+  - name: kafka-client-cert
+    secret:
+      secretName: {{ $tls.clientCertSecret.name }}
+      items:
+        - key: {{ $tls.clientCertSecret.certKey }}
+          path: {{ $tls.clientCertSecret.certKey }}
+        - key: {{ $tls.clientCertSecret.keyKey }}
+          path: {{ $tls.clientCertSecret.keyKey }}
+  {{- end }}
+  {{- with .dataClaim }}
+  - name: data
+    persistentVolumeClaim:
+      claimName: {{ . }}
+  {{- end }}
   - name: tmp
     emptyDir:
       {{- with .s.tmpVolume.medium }}
@@ -273,6 +364,17 @@ securityContext:
 volumeMounts:
   - name: tmp
     mountPath: /tmp
+  {{- $tls := .root.Values.kafka.tls }}
+  {{- if and (not (include "firehook.embedded" .root)) $tls.caSecret.name }}
+  - name: kafka-ca
+    mountPath: {{ include "firehook.kafkaTlsDir" .root }}/ca
+    readOnly: true
+  {{- end }}
+  {{- if and (not (include "firehook.embedded" .root)) $tls.clientCertSecret.name }}
+  - name: kafka-client-cert
+    mountPath: {{ include "firehook.kafkaTlsDir" .root }}/client
+    readOnly: true
+  {{- end }}
   {{- with .s.extraVolumeMounts }}
   {{- toYaml . | nindent 2 }}
   {{- end }}
@@ -281,7 +383,9 @@ volumeMounts:
 {{/* Environment of a container that runs Firehook; takes (dict "root" $ "s" settings "secretName" name). */}}
 {{- define "firehook.containerEnv" -}}
 env:
-  {{- include "firehook.secretEnv" . | nindent 2 }}
+  {{- with include "firehook.secretEnv" . | trim }}
+  {{- . | nindent 2 }}
+  {{- end }}
   {{- with .s.env }}
   {{- toYaml . | nindent 2 }}
   {{- end }}
