@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from typing import Any
 
 import httpx
-import pytest
 
 from firehook.auth import hash_api_key
-from firehook.cli import main
 from firehook.context import Context
 from firehook.settings import Settings
 from firehook.store import accounts
@@ -169,17 +169,29 @@ async def test_last_use_is_recorded_at_most_once_a_minute(
     assert later is not None and later.startswith(second_use.strftime("%Y-%m-%dT%H:%M:%S"))
 
 
+async def _cli(settings: Settings, *args: str) -> tuple[int, str, str]:
+    """`firehook <args>` in its own process, as an operator runs it."""
+    env = os.environ | {"FIREHOOK_DATABASE_URL": settings.database_url}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "firehook.cli",
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
 async def test_cli_lists_and_revokes_keys(
-    client: httpx.AsyncClient,
-    tenant: Tenant,
-    settings: Settings,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    client: httpx.AsyncClient, tenant: Tenant, settings: Settings
 ) -> None:
     made = await _create_key(client, tenant, role="board", name="ci")
-    monkeypatch.setenv("FIREHOOK_DATABASE_URL", settings.database_url)
-    assert await asyncio.to_thread(main, ["keys", "list", "--company", tenant.company_id]) == 0
-    out = capsys.readouterr().out
+    code, out, _ = await _cli(settings, "keys", "list", "--company", tenant.company_id)
+    assert code == 0
     header, *lines = out.splitlines()
     assert header.split("\t")[:3] == ["id", "prefix", "role"]
     assert len(lines) == 4
@@ -187,12 +199,12 @@ async def test_cli_lists_and_revokes_keys(
     assert row[1] == made["key"][:12] and row[2] == "board" and row[-1] == "-"
     assert made["key"] not in out
     # Without --company every key is listed, the admin key too.
-    assert await asyncio.to_thread(main, ["keys", "list"]) == 0
-    assert "\tadmin\t" in capsys.readouterr().out
+    code, out, _ = await _cli(settings, "keys", "list")
+    assert code == 0 and "\tadmin\t" in out
 
-    assert await asyncio.to_thread(main, ["keys", "revoke", made["id"]]) == 0
-    assert f"revoked {made['id']}" in capsys.readouterr().out
+    code, out, _ = await _cli(settings, "keys", "revoke", made["id"])
+    assert code == 0 and f"revoked {made['id']}" in out
     company = f"/api/companies/{tenant.company_id}"
     assert (await client.get(company, headers=Tenant.auth(made["key"]))).status_code == 401
-    assert await asyncio.to_thread(main, ["keys", "revoke", "no-such-key"]) == 1
-    assert "no API key no-such-key" in capsys.readouterr().err
+    code, _, err = await _cli(settings, "keys", "revoke", "no-such-key")
+    assert code == 1 and "no API key no-such-key" in err
