@@ -60,10 +60,11 @@ class EdgeProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self.timeout_keep_alive = self.limits.keepalive_timeout_sec  # type: ignore[assignment]
         self._deadline: asyncio.TimerHandle | None = None
-        # Between the end of one request and the end of the next one's headers.
+        # From the end of one request to the end of the next one's headers.
         self._awaiting_headers = True
+        # From the end of a request's headers to the end of its body.
+        self._in_body = False
         self._raw_header_bytes = 0
-        self._header_bytes = 0
 
     # -- connection -------------------------------------------------------------------------
 
@@ -84,8 +85,6 @@ class EdgeProtocol(HttpToolsProtocol):
         self._unset_keepalive_if_required()
         if self._awaiting_headers:
             self._raw_header_bytes += len(data)
-            if self._deadline is None:
-                self._arm(self.limits.header_timeout_sec, self._on_header_timeout)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserCallbackError as exc:
@@ -103,39 +102,42 @@ class EdgeProtocol(HttpToolsProtocol):
             else:
                 self._unsupported_upgrade_warning()
             return
-        # Headers still incomplete: the parser holds what it has read, so count it raw.
-        if self._awaiting_headers and self._raw_header_bytes > self.limits.max_header_bytes:
-            self._refuse_headers()
+        # A request that came whole in this chunk needs no timer: the usual case costs nothing.
+        if self._awaiting_headers and self._raw_header_bytes:
+            # The parser holds the incomplete headers it has read, so count them raw.
+            if self._raw_header_bytes > self.limits.max_header_bytes:
+                self._refuse_headers()
+            elif self._deadline is None:
+                self._arm(self.limits.header_timeout_sec, self._on_header_timeout)
+        elif self._in_body and self._deadline is None:
+            self._arm(self.limits.body_timeout_sec, self._on_body_timeout)
 
     # -- parser callbacks -------------------------------------------------------------------
 
-    def on_url(self, url: bytes) -> None:
-        self._count_header_bytes(len(url))
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._count_header_bytes(len(name) + len(value) + 4)
-        super().on_header(name, value)
-
     def on_headers_complete(self) -> None:
+        # The raw count may include body bytes of the same chunk: only then count exactly.
+        if (
+            self._raw_header_bytes > self.limits.max_header_bytes
+            and self._header_bytes() > self.limits.max_header_bytes
+        ):
+            raise _HeadersTooLarge
         self._awaiting_headers = False
+        self._in_body = True
         self._disarm()
-        # Cancelled by on_message_complete, at once for a request without a body.
-        self._arm(self.limits.body_timeout_sec, self._on_body_timeout)
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         self._disarm()
+        self._in_body = False
         self._awaiting_headers = True
-        self._raw_header_bytes = self._header_bytes = 0
+        self._raw_header_bytes = 0
         super().on_message_complete()
 
     # -- limits -----------------------------------------------------------------------------
 
-    def _count_header_bytes(self, size: int) -> None:
-        self._header_bytes += size
-        if self._header_bytes > self.limits.max_header_bytes:
-            raise _HeadersTooLarge
+    def _header_bytes(self) -> int:
+        """The request line's target and the headers, as sent less the line breaks."""
+        return len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
 
     def _arm(self, delay: float, callback: Any) -> None:
         self._disarm()
