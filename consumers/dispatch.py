@@ -24,6 +24,7 @@ from firehook.context import Context
 from firehook.metrics import DISPATCH_FAILURES, DISPATCH_SECONDS
 from firehook.store import tasks as task_store
 from gateway.signatures import sign_webhook
+from schemas.bounded_json import UnstorableJson, parse_json
 from schemas.events import RunResult
 
 log = structlog.get_logger("firehook.dispatch")
@@ -116,16 +117,20 @@ class HttpDispatcher:
                 False, http_status=response.status_code, error=f"HTTP {response.status_code}"
             )
         return Delivery(
-            True, http_status=response.status_code, result=_sync_result(run["id"], response)
+            True,
+            http_status=response.status_code,
+            result=_sync_result(run["id"], response, self._ctx.settings.json_max_depth),
         )
 
 
-def _sync_result(run_id: str, response: httpx.Response) -> RunResult | None:
+def _sync_result(run_id: str, response: httpx.Response, max_depth: int) -> RunResult | None:
     if "json" not in response.headers.get("content-type", ""):
         return None
     try:
-        document = orjson.loads(response.content)
-    except orjson.JSONDecodeError:
+        document = parse_json(response.content, "response", max_depth, members=True)
+    except UnstorableJson as exc:
+        # Not a result we can keep: the run stays running until reported or timed out.
+        log.warning("executor response is not a storable result", run_id=run_id, reason=str(exc))
         return None
     if not isinstance(document, dict) or document.get("status") not in ("succeeded", "failed"):
         return None

@@ -15,13 +15,14 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consumers.conditions import condition_skip_reason
-from consumers.parameters import PAYLOAD_PARAMS_KEY, payload_params_problem
+from consumers.parameters import payload_params_problem
 from consumers.policy import Decision, decide_first_status
-from consumers.records import StatusChanges
+from consumers.records import StatusChanges, executor_context
 from firehook.bus import Message
 from firehook.cloudevents import UndecodableEvent, decode_event
 from firehook.context import Context
 from firehook.metrics import FIRES_CONSUMED, RUNS_BY_STATUS
+from firehook.poison import skip_record
 from firehook.store import runs as store
 from firehook.store import tasks as task_store
 from schemas.common import (
@@ -66,9 +67,15 @@ class FireProcessor:
         fires: list[FireRequested] = []
         for message in messages:
             try:
-                _, fire = decode_event(message, FireRequested, expected_type=FIRE_REQUESTED)
+                _, fire = decode_event(
+                    message,
+                    FireRequested,
+                    expected_type=FIRE_REQUESTED,
+                    max_depth=self._ctx.settings.json_max_depth,
+                )
             except UndecodableEvent as exc:
                 _CONSUMED["undecodable"].inc()
+                skip_record("fires", message.key, exc)
                 await self._dead_letter(message, str(exc))
                 continue
             fires.append(fire)
@@ -100,14 +107,10 @@ async def apply_fires(
         ),
         ACTIVE_RUN_STATUSES,
     )
-    # A task matters here only to check init params a payload asks for.
+    # A task checks the init params a payload asks for and resolves a dispatched run's
+    # parameters for its executor.
     tasks = await task_store.get_tasks(
-        conn,
-        (
-            routines[f.routine_id]["task_id"]
-            for f in fires
-            if f.payload and PAYLOAD_PARAMS_KEY in f.payload and f.routine_id in routines
-        ),
+        conn, (r["task_id"] for r in routines.values() if r["task_id"])
     )
     rows: list[dict[str, Any]] = []
     routines_fired: dict[str, datetime] = {}
@@ -138,7 +141,7 @@ async def apply_fires(
             trigger_condition = (routine["trigger_conditions"] or {}).get(fire.trigger_id or "")
             reason = condition_skip_reason(
                 fire, routine["condition"], trigger_condition
-            ) or payload_params_problem(tasks.get(routine["task_id"] or ""), fire.payload)
+            ) or payload_params_problem(tasks.get(routine["task_id"] or ""), routine, fire.payload)
             if reason is not None:
                 decision = Decision(RunStatus.SKIPPED, reason)
         row = _run_row(fire, routine, decision.status, now)
@@ -148,7 +151,12 @@ async def apply_fires(
             if routine["dispatch"].get("type") == "http":
                 changes.dispatch_http(row, now)
         rows.append(row)
-        changes.record(row, now)
+        executor = (
+            executor_context(routine, tasks.get(routine["task_id"] or ""), fire.payload)
+            if decision.dispatches
+            else None
+        )
+        changes.record(row, now, executor)
         _CONSUMED["run_created"].inc()
         _RUNS[decision.status].inc()
         if fire.source is not RunSource.CHAIN:
@@ -182,8 +190,10 @@ def _run_row(fire: FireRequested, routine: Any, status: RunStatus, now: datetime
         "payload": fire.payload,
         "scheduled_for": fire.scheduled_for,
         # Seed 000 tags every run with the routine whose fire made it: the upstream
-        # routine for a chain fire, the routine itself otherwise.
-        "triggered_by_routine_id": fire.triggered_by_routine_id or routine["id"],
+        # routine for a chain fire, the routine itself otherwise; a task's direct run
+        # (its one-shot routine) was fired by no routine.
+        "triggered_by_routine_id": fire.triggered_by_routine_id
+        or (None if routine.get("one_shot") else routine["id"]),
         "attempt": 1,
         "attempts": [
             {

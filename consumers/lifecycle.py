@@ -11,10 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consumers.chains import fire_successors
 from consumers.policy import retry_delay_sec
-from consumers.records import StatusChanges, attempts_with
+from consumers.records import StatusChanges, attempts_with, executor_context
 from firehook.metrics import RUNS_BY_STATUS
 from firehook.store import routines as routine_store
 from firehook.store import runs as store
+from firehook.store import tasks as task_store
 from schemas.common import ACTIVE_RUN_STATUSES, FINAL_RUN_STATUSES, RunStatus, utc_iso
 from schemas.errors import Conflict, NotFound
 
@@ -32,6 +33,7 @@ async def _transition(
     now: datetime,
     *,
     from_statuses: list[str],
+    executor: Mapping[str, Any] | None = None,
 ) -> dict[str, Any] | None:
     """Move a run to a new status if it is still in `from_statuses`; the new values, or None."""
     if attempt_entry is not None:
@@ -40,7 +42,7 @@ async def _transition(
     if not await store.update_run(conn, run["id"], values, only_if_status=from_statuses):
         return None
     updated = dict(run) | values
-    changes.record(updated, now)
+    changes.record(updated, now, executor)
     RUNS_BY_STATUS.labels(status=updated["status"]).inc()
     return updated
 
@@ -142,6 +144,33 @@ async def cancel_run(
     return updated
 
 
+async def claim_run(
+    conn: AsyncConnection, run_id: str, attempt: int, changes: StatusChanges, now: datetime
+) -> dict[str, Any]:
+    """An executor takes one attempt of a dispatched run: `running`, once. A second claim
+    of the same attempt (another member of the group, a redelivery) is a Conflict."""
+    run = await store.get_run(conn, run_id, for_update=True)
+    if run is None:
+        raise NotFound("run not found")
+    if run["attempt"] != attempt or run["status"] != RunStatus.DISPATCHED.value:
+        raise Conflict(
+            f"attempt {attempt} cannot be claimed: the run is {run['status']} "
+            f"at attempt {run['attempt']}"
+        )
+    entry = {
+        "attempt": attempt,
+        "status": RunStatus.RUNNING.value,
+        "startedAt": utc_iso(run["dispatched_at"] or now),
+    }
+    values = {"status": RunStatus.RUNNING.value, "started_at": now}
+    updated = await _transition(
+        conn, run, values, entry, changes, now, from_statuses=[RunStatus.DISPATCHED.value]
+    )
+    if updated is None:
+        raise Conflict("run changed status concurrently; fetch it again")
+    return updated
+
+
 async def mark_running(
     conn: AsyncConnection, run: RowMapping, changes: StatusChanges, now: datetime, http_status: int
 ) -> dict[str, Any] | None:
@@ -218,6 +247,11 @@ async def start_due_retries(conn: AsyncConnection, changes: StatusChanges, now: 
             changes,
             now,
             from_statuses=[RunStatus.RETRY_PENDING.value],
+            executor=executor_context(
+                routine,
+                await task_store.get_task(conn, routine["task_id"]) if routine["task_id"] else None,
+                run["payload"],
+            ),
         )
         if updated is not None:
             count += 1

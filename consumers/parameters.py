@@ -27,16 +27,21 @@ def _types(task: Row) -> dict[str, str]:
     return {param["name"]: param.get("type_hint", "string") for param in task["init_params"]}
 
 
-def payload_params(task: Row | None, payload: Mapping[str, Any] | None) -> Any:
-    """The init params a fire's payload asks for, when its task lets the payload set them."""
-    if task is None or not task["payload_overrides"] or not payload:
+def payload_params(task: Row | None, routine: Row, payload: Mapping[str, Any] | None) -> Any:
+    """The init params a fire's payload asks for, when its task lets the payload set them;
+    a task's one-shot routine always does (its runs take their init params from the call)."""
+    if task is None or not payload:
+        return None
+    if not task["payload_overrides"] and not routine.get("one_shot"):
         return None
     return payload.get(PAYLOAD_PARAMS_KEY)
 
 
-def payload_params_problem(task: Row | None, payload: Mapping[str, Any] | None) -> str | None:
+def payload_params_problem(
+    task: Row | None, routine: Row, payload: Mapping[str, Any] | None
+) -> str | None:
     """Why a fire's `initParams` cannot be used (the run is then skipped), or None."""
-    asked = payload_params(task, payload)
+    asked = payload_params(task, routine, payload)
     if asked is None:
         return None
     assert task is not None
@@ -63,7 +68,10 @@ def resolve_parameters(
         return {}
     types = _types(task)
     resolved = {param["name"]: param.get("default") for param in task["init_params"]}
-    layers: list[Any] = [routine.get("init_params_overrides"), payload_params(task, payload)]
+    layers: list[Any] = [
+        routine.get("init_params_overrides"),
+        payload_params(task, routine, payload),
+    ]
     for layer in layers:
         if not isinstance(layer, dict):
             continue

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from consumers.parameters import Row, resolve_parameters
 from firehook.cloudevents import encode_event
 from firehook.fires import fire_message
 from firehook.settings import Settings
@@ -18,11 +19,37 @@ from schemas.events import FireRequested, RunEvent, run_event_id, run_event_type
 DISPATCH_HTTP_TOPIC = "firehook.internal.dispatch-http"
 
 
-# (column, JSON name) of every RunEvent field; "run_id" is the row's "id".
+# Set by `executor_context` on dispatched events only, never read from a run row.
+_EXECUTOR_FIELDS = ("routine", "task", "parameters")
+# (column, JSON name) of every other RunEvent field; "run_id" is the row's "id".
 _RUN_EVENT_FIELDS = [
     ("id" if name == "run_id" else name, field.alias or name)
     for name, field in RunEvent.model_fields.items()
+    if name not in _EXECUTOR_FIELDS
 ]
+
+
+def executor_context(routine: Row, task: Row | None, payload: Any) -> dict[str, Any]:
+    """What a `dispatched` event tells an executor beyond the run: its routine (to choose a
+    handler), its task and its resolved parameters. Secret params never go here."""
+    return {
+        "routine": {
+            "id": routine["id"],
+            "title": routine["title"],
+            "assigneeAgentId": routine["assignee_agent_id"],
+            "projectId": routine["project_id"],
+            "goalId": routine["goal_id"],
+            "parentIssueId": routine["parent_issue_id"],
+            "priority": routine["priority"],
+            "taskId": routine["task_id"],
+        },
+        "task": (
+            {"id": task["id"], "name": task["name"], "collection": task["collection"]}
+            if task is not None
+            else None
+        ),
+        "parameters": resolve_parameters(task, routine, payload),
+    }
 
 
 def run_event(run: Mapping[str, Any]) -> dict[str, Any]:
@@ -51,10 +78,15 @@ class StatusChanges:
         self.events: list[dict[str, Any]] = []
         self.outbox: list[dict[str, Any]] = []
 
-    def record(self, run: Mapping[str, Any], now: datetime) -> None:
-        """Note that `run` (its values after the change) reached its current status."""
+    def record(
+        self, run: Mapping[str, Any], now: datetime, executor: Mapping[str, Any] | None = None
+    ) -> None:
+        """Note that `run` (its values after the change) reached its current status;
+        `executor` (from `executor_context`) is added to a dispatched run's event."""
         status = RunStatus(run["status"])
         data = run_event(run)
+        if executor is not None and status is RunStatus.DISPATCHED:
+            data |= executor
         ce_id = run_event_id(run["id"], status, run["attempt"])
         self.events.append(
             {

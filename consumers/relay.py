@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -22,6 +22,7 @@ from consumers.records import DISPATCH_HTTP_TOPIC, StatusChanges
 from firehook.bus import Bus, Message
 from firehook.context import Context
 from firehook.ids import new_id
+from firehook.poison import POISON_ERRORS, skip_record
 from firehook.signal import Signal
 from firehook.store import routines as routine_store
 from firehook.store import runs as store
@@ -91,10 +92,15 @@ class OutboxRelay:
             )
         if not rows:
             return 0
+        messages, poison = _messages(rows)
+        if poison:
+            async with self._ctx.db.write() as conn:
+                await store.remove_from_outbox(conn, poison)
         events = [row for row in rows if row["topic"] != DISPATCH_HTTP_TOPIC]
+        events = [row for row in events if row["id"] not in poison]
         if events:
             try:
-                await self._bus.publish([_message(row) for row in events])
+                await self._bus.publish([messages[row["id"]] for row in events])
             except Exception:
                 # Give the rows back at once rather than when the lease ends: the bus
                 # may be back in a second, and their events should follow then.
@@ -104,7 +110,7 @@ class OutboxRelay:
             async with self._ctx.db.write() as conn:
                 await store.remove_from_outbox(conn, [row["id"] for row in events])
         for row in rows:
-            if row["topic"] == DISPATCH_HTTP_TOPIC:
+            if row["topic"] == DISPATCH_HTTP_TOPIC and row["id"] not in poison:
                 await self._slots.acquire()
                 task = asyncio.create_task(self._deliver(row))
                 self._deliveries.add(task)
@@ -125,7 +131,7 @@ class OutboxRelay:
             self._slots.release()
 
     async def _deliver_row(self, row: Mapping[Any, Any]) -> None:
-        run_id, attempt = row["body"]["runId"], row["body"]["attempt"]
+        run_id, attempt = _delivery_of(row)
         async with self._ctx.db.read() as conn:
             run = await store.get_run(conn, run_id)
             routine = await routine_store.get_routine(conn, run["routine_id"]) if run else None
@@ -138,7 +144,15 @@ class OutboxRelay:
             async with self._ctx.db.write() as conn:
                 await store.remove_from_outbox(conn, [row["id"]])
             return
-        delivery = await self._dispatcher.deliver(run, routine)
+        try:
+            delivery = await self._dispatcher.deliver(run, routine)
+        except POISON_ERRORS as exc:
+            # The run cannot be encoded for its executor: this delivery can never be made,
+            # and its run ends by its timeout like any run that was not reported.
+            skip_record("outbox_relay", row["id"], exc)
+            async with self._ctx.db.write() as conn:
+                await store.remove_from_outbox(conn, [row["id"]])
+            return
         changes = StatusChanges(self._ctx.settings, publish_to_bus=self._publish_run_events)
         async with self._ctx.db.write() as conn:
             now = self._ctx.clock()
@@ -172,6 +186,35 @@ class OutboxRelay:
             await store.remove_from_outbox(conn, [row["id"]])
         self._ctx.run_events.notify()
         self._wake.notify()
+
+
+def _messages(rows: Sequence[Mapping[Any, Any]]) -> tuple[dict[int, Message], list[int]]:
+    """The bus message of each event row, and the ids of rows that cannot be sent at all.
+
+    A row that cannot be encoded (or an HTTP delivery whose body is unreadable) would
+    fail every pass and hold back the rows after it; it is dropped, logged and counted.
+    """
+    messages: dict[int, Message] = {}
+    poison: list[int] = []
+    for row in rows:
+        try:
+            if row["topic"] == DISPATCH_HTTP_TOPIC:
+                _delivery_of(row)
+            else:
+                messages[row["id"]] = _message(row)
+        except (*POISON_ERRORS, KeyError) as exc:
+            skip_record("outbox_relay", row["id"], exc)
+            poison.append(row["id"])
+    return messages, poison
+
+
+def _delivery_of(row: Mapping[Any, Any]) -> tuple[str, int]:
+    body = row["body"]
+    if not isinstance(body, dict) or not isinstance(body["runId"], str):
+        raise TypeError("delivery row has no run id")
+    if not isinstance(body["attempt"], int):
+        raise TypeError("delivery row has no attempt")
+    return body["runId"], body["attempt"]
 
 
 def _message(row: Mapping[Any, Any]) -> Message:

@@ -17,6 +17,7 @@ from firehook.bus import Message
 from firehook.cloudevents import UndecodableEvent, decode_event
 from firehook.context import Context
 from firehook.ids import is_uuid
+from firehook.poison import skip_record
 from schemas.common import RunStatus
 from schemas.errors import Conflict, NotFound
 from schemas.events import RUN_RESULT, RunResult
@@ -42,10 +43,15 @@ class RunResultProcessor:
         results: list[RunResult] = []
         for message in messages:
             try:
-                _, result = decode_event(message, RunResult, expected_type=RUN_RESULT)
+                _, result = decode_event(
+                    message,
+                    RunResult,
+                    expected_type=RUN_RESULT,
+                    max_depth=self._ctx.settings.json_max_depth,
+                )
             except UndecodableEvent as exc:
                 # Not retried: it would fail the same way. The run still ends, by its timeout.
-                log.warning("undecodable run result skipped", reason=str(exc), key=message.key)
+                skip_record("run_results", message.key, exc)
                 continue
             if not is_uuid(result.run_id):
                 log.warning("run result for a malformed run id skipped", run_id=result.run_id[:64])

@@ -16,12 +16,14 @@ _SHOWN_CHARACTERS = len(API_KEY_PREFIX) + 8
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: a role, bound to a company unless admin, to an agent if agent."""
+    """Who is calling: a role, bound to a company unless admin, to an agent if agent, and
+    possibly to one collection of tasks (then it sees only those tasks and their routines)."""
 
     key_id: str
     role: Role
     company_id: str | None
     agent_id: str | None
+    collection: str | None = None
 
 
 def generate_api_key() -> str:

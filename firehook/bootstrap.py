@@ -18,6 +18,7 @@ class IssuedKey:
     role: Role
     company_id: str | None
     agent_id: str | None
+    collection: str | None = None
 
 
 async def issue_api_key(
@@ -27,10 +28,13 @@ async def issue_api_key(
     company_id: str | None = None,
     agent_id: str | None = None,
     name: str | None = None,
+    collection: str | None = None,
 ) -> IssuedKey:
     """Create a key (stored hashed) and return its plaintext, to be shown once."""
     if role is not Role.ADMIN and company_id is None:
         raise ValueError(f"a {role} key needs --company")
+    if collection is not None and (role is Role.ADMIN or not collection.strip()):
+        raise ValueError("--collection binds a board or agent key to a non-empty collection")
     if (role is Role.AGENT) != (agent_id is not None):
         raise ValueError("--agent-id is required for agent keys and only for them")
     key, key_id = generate_api_key(), new_id()
@@ -47,8 +51,9 @@ async def issue_api_key(
             key_hash=hash_api_key(key),
             prefix=shown_prefix(key),
             now=datetime.now(UTC),
+            collection=collection,
         )
-    return IssuedKey(key, key_id, role, company_id, agent_id)
+    return IssuedKey(key, key_id, role, company_id, agent_id, collection)
 
 
 async def bootstrap_empty_store(db: Database) -> tuple[str, IssuedKey] | None:

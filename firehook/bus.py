@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from firehook.store.database import store_unreachable
+
 log = structlog.get_logger("firehook.bus")
 
 
@@ -169,7 +171,10 @@ class InProcessBus(Bus):
                 return
             log.error("in-process delivery failed", topic=topic, exc_info=exc)
             if not batch[0].done.done():
-                batch[0].done.set_exception(BusUnavailable(f"delivery failed: {exc}"))
+                # Unavailable (503) only when retrying can succeed: the store was not
+                # reached. Anything else is the publisher's unexpected error (500).
+                failure = BusUnavailable("delivery failed") if store_unreachable(exc) else exc
+                batch[0].done.set_exception(failure)
             return
         for pending in batch:
             if not pending.done.done():

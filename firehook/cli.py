@@ -8,6 +8,7 @@ import gc
 import os
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -27,7 +28,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     # SIGTERM ends every command as Ctrl-C does (a migration rolls back its transaction);
     # the serving commands replace this with uvicorn's graceful shutdown.
-    signal.signal(signal.SIGTERM, _interrupt)
+    if threading.current_thread() is threading.main_thread():  # signals go to the main thread
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         return int(args.run(args) or 0)
     except KeyboardInterrupt:
@@ -76,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--company")
     create.add_argument("--agent-id")
     create.add_argument("--name")
+    create.add_argument("--collection", help="bind the key to one collection of tasks (seed 000)")
     create.set_defaults(run=_run_keys_create)
     listing = keys_sub.add_parser("list", help="list API keys: prefix, role, last use (no keys)")
     listing.add_argument("--company", help="only this company's keys (default: every key)")
@@ -215,7 +218,12 @@ def _run_keys_create(args: argparse.Namespace) -> int:
         db = Database(Settings().database_url)
         try:
             issued = await issue_api_key(
-                db, Role(args.role), company_id=args.company, agent_id=args.agent_id, name=args.name
+                db,
+                Role(args.role),
+                company_id=args.company,
+                agent_id=args.agent_id,
+                name=args.name,
+                collection=args.collection,
             )
         finally:
             await db.close()
@@ -230,7 +238,16 @@ def _run_keys_create(args: argparse.Namespace) -> int:
     return 0
 
 
-_KEY_COLUMNS = ("id", "prefix", "role", "company_id", "agent_id", "name", "created_at")
+_KEY_COLUMNS = (
+    "id",
+    "prefix",
+    "role",
+    "company_id",
+    "agent_id",
+    "collection",
+    "name",
+    "created_at",
+)
 _KEY_TIMES = ("last_used_at", "revoked_at")
 
 

@@ -11,6 +11,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from firehook.bus import Message
+from schemas.bounded_json import DEFAULT_MAX_DEPTH, UnstorableJson, parse_json
 from schemas.common import utc_iso
 
 SOURCE = "/firehook"
@@ -63,9 +64,17 @@ def encode_event(
 
 
 def decode_event(
-    message: Message, model: type[M], *, expected_type: str | None = None
+    message: Message,
+    model: type[M],
+    *,
+    expected_type: str | None = None,
+    max_depth: int = DEFAULT_MAX_DEPTH,
 ) -> tuple[EventAttributes, M]:
-    """The attributes and validated data of a binary-mode CloudEvent."""
+    """The attributes and validated data of a binary-mode CloudEvent.
+
+    The data's fields (a fire's payload, a result's output) obey the same JSON limits
+    as a request body, so that nothing a producer sends can be stored and then not read.
+    """
     headers = {name: value.decode("utf-8", "replace") for name, value in message.headers}
     if headers.get("ce_specversion") != "1.0":
         raise UndecodableEvent("missing or unsupported ce_specversion")
@@ -81,7 +90,10 @@ def decode_event(
         data = message.decoded
     else:
         try:
-            data = model.model_validate_json(message.value)
+            document = parse_json(message.value, "data", max_depth, members=True)
+            data = model.model_validate(document)
+        except UnstorableJson as exc:
+            raise UndecodableEvent(f"invalid data: {exc}"[:500]) from None
         except ValidationError as exc:
             raise UndecodableEvent(f"invalid data: {str(exc)[:500]}") from None
     attributes = EventAttributes(

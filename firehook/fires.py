@@ -5,12 +5,16 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+import structlog
+
 from firehook.bus import Bus, BusUnavailable, Message
 from firehook.cloudevents import encode_event
 from firehook.metrics import PUBLISH_SECONDS
 from firehook.settings import Settings
 from schemas.errors import Unavailable
 from schemas.events import FIRE_REQUESTED, FireRequested
+
+log = structlog.get_logger("firehook.fires")
 
 
 def fire_message(
@@ -42,6 +46,8 @@ async def publish_fires(
     try:
         await bus.publish([fire_message(settings, fire, traceparent) for fire in fires])
     except BusUnavailable as exc:
-        raise Unavailable(f"the fire could not be made durable: {exc}") from None
+        # The reason stays in the log: it may quote the broker's or the store's words.
+        log.warning("fire not made durable", reason=str(exc)[:500])
+        raise Unavailable("the fire could not be made durable; retry later") from None
     finally:
         PUBLISH_SECONDS.observe(time.perf_counter() - started)

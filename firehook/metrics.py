@@ -46,6 +46,12 @@ DISPATCH_FAILURES = Counter(
     "firehook_dispatch_failures_total", "HTTP dispatches that failed, by reason.", ["reason"]
 )
 
+RECORDS_SKIPPED = Counter(
+    "firehook_records_skipped_total",
+    "Stored rows or bus messages a reader could not decode or encode and skipped, by reader.",
+    ["reader"],
+)
+
 
 def render_metrics() -> tuple[bytes, str]:
     """The exposition text and its content type."""

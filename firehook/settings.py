@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas.bounded_json import DEFAULT_MAX_DEPTH, MAX_DEPTH_LIMIT
+
 DEFAULT_DATABASE_URL = "sqlite:///./firehook.db"
 
 
@@ -50,6 +52,8 @@ class Settings(BaseSettings):
     webhook_rate_per_ip: float = Field(default=100.0, gt=0)
     webhook_burst_per_ip: int = Field(default=200, ge=1)
     trusted_proxies: str = ""
+    # Nesting allowed in any JSON value a client sends (payload, output, ...).
+    json_max_depth: int = Field(default=DEFAULT_MAX_DEPTH, ge=1, le=MAX_DEPTH_LIMIT)
     trigger_cache_ttl_sec: float = Field(default=2.0, ge=0)
 
     kafka_bootstrap_servers: str | None = None

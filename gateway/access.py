@@ -1,6 +1,8 @@
 """Authentication by API key and the access rules of seed 002.
 
-A key of another company gets 404, never 403, for that company's resources.
+A key of another company gets 404, never 403, for that company's resources. A key bound
+to a collection (seed 000) sees only the tasks of that collection and the routines bound
+to them: anything else is 404 to it too, on every surface.
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ from starlette.requests import Request
 from firehook.auth import Principal, hash_api_key
 from firehook.context import Context, context_of
 from firehook.ids import is_uuid
-from firehook.store import accounts, routines
+from firehook.store import accounts, routines, tasks
 from schemas.common import Role
-from schemas.errors import Forbidden, NotFound, Unauthorized
+from schemas.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
 
 log = structlog.get_logger("firehook.gateway")
 
@@ -43,6 +45,7 @@ async def authenticate(request: Request) -> Principal:
         role=Role(row["role"]),
         company_id=row["company_id"],
         agent_id=row["agent_id"],
+        collection=row["collection"],
     )
 
 
@@ -78,10 +81,52 @@ def require_assignment(principal: Principal, assignee_agent_id: str) -> None:
         raise Forbidden("agents can only assign routines to themselves")
 
 
-async def load_company(conn: AsyncConnection, principal: Principal, company_id: str) -> RowMapping:
+def task_visible(principal: Principal, task: RowMapping) -> bool:
+    """Whether the principal may see this task: its company's, and in its collection if bound."""
+    if principal.role is not Role.ADMIN and principal.company_id != task["company_id"]:
+        return False
+    return principal.collection is None or task["collection"] == principal.collection
+
+
+async def routine_visible(conn: AsyncConnection, principal: Principal, routine: RowMapping) -> bool:
+    """Whether the principal may see this routine: for a collection-bound key, only the
+    routines of that collection's tasks."""
+    if principal.role is not Role.ADMIN and principal.company_id != routine["company_id"]:
+        return False
+    if principal.collection is None:
+        return True
+    task = await tasks.get_task(conn, routine["task_id"]) if routine["task_id"] else None
+    return task is not None and task["collection"] == principal.collection
+
+
+async def require_task_in_collection(
+    conn: AsyncConnection, principal: Principal, task_id: str | None
+) -> None:
+    """A collection-bound key binds routines only to tasks of its collection (a task of
+    another collection is not found, as everywhere for such a key)."""
+    if principal.collection is None:
+        return
+    if task_id is None:
+        raise ValidationFailed(
+            "taskId is required: this key manages only routines of its collection's tasks",
+            {"taskId": "required"},
+        )
+    task = await tasks.get_task(conn, task_id) if is_uuid(task_id) else None
+    if task is None or not task_visible(principal, task):
+        raise ValidationFailed("taskId: task not found", {"taskId": "task not found"})
+
+
+async def load_company(
+    conn: AsyncConnection, principal: Principal, company_id: str, *, collection_scoped: bool = False
+) -> RowMapping:
+    """The company, or 404. A collection-bound key reaches only the company-wide operations
+    that narrow what they answer to its collection (`collection_scoped`): the others (stats,
+    chains, the event stream) span every collection, so they are 404 to it."""
     if not is_uuid(company_id):
         raise NotFound("company not found")
     require_company(principal, company_id)
+    if principal.collection is not None and not collection_scoped:
+        raise NotFound("company not found")
     company = await accounts.get_company(conn, company_id)
     if company is None:
         raise NotFound("company not found")
@@ -92,9 +137,7 @@ async def load_routine(conn: AsyncConnection, principal: Principal, routine_id: 
     if not is_uuid(routine_id):
         raise NotFound("routine not found")
     routine = await routines.get_routine(conn, routine_id)
-    if routine is None or (
-        principal.role is not Role.ADMIN and principal.company_id != routine["company_id"]
-    ):
+    if routine is None or not await routine_visible(conn, principal, routine):
         raise NotFound("routine not found")
     return routine
 
@@ -112,4 +155,6 @@ async def load_trigger(
         raise NotFound("trigger not found")
     routine = await routines.get_routine(conn, trigger["routine_id"])
     assert routine is not None
+    if not await routine_visible(conn, principal, routine):
+        raise NotFound("trigger not found")
     return trigger, routine

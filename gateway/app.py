@@ -12,8 +12,8 @@ from starlette.routing import BaseRoute
 from firehook.context import Context
 from gateway import console, health, webhooks
 from gateway.api import chains, companies, routines, runs, scheduling, stats, tasks, triggers
+from gateway.compat import mise, schedules
 from gateway.compat import scheduler as scheduler_compat
-from gateway.compat import schedules
 from gateway.http import EXCEPTION_HANDLERS
 from gateway.openapi import openapi_document
 from gateway.routing import Api
@@ -30,6 +30,7 @@ MANAGEMENT_APIS: tuple[Api, ...] = (
     chains.api,
     stats.api,
     scheduling.api,
+    mise.api,
     schedules.api,
     scheduler_compat.api,
 )

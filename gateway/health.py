@@ -1,4 +1,4 @@
-"""Liveness, readiness, Prometheus metrics and the OpenAPI document."""
+"""Liveness, readiness, Prometheus metrics, and the OpenAPI and AsyncAPI documents."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from firehook.context import context_of
 from firehook.metrics import render_metrics
 from gateway.http import JSONResponse
 from gateway.routing import Api
+from schemas.asyncapi import asyncapi_document
 
 api = Api()
 
@@ -62,3 +63,21 @@ async def metrics(_request: Request) -> Response:
 @api.operation("GET", "/openapi.json", "This document", "health", auth=None, errors=())
 async def openapi_json(request: Request) -> Response:
     return JSONResponse(request.app.state.openapi)
+
+
+@api.operation(
+    "GET",
+    "/asyncapi.json",
+    "The AsyncAPI 3.0 document of the event API (Kafka topics and the SSE stream)",
+    "health",
+    auth=None,
+    errors=(),
+    extra_responses={
+        "200": {
+            "description": "AsyncAPI 3.0 document",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    },
+)
+async def asyncapi_json(_request: Request) -> Response:
+    return JSONResponse(asyncapi_document())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 import orjson
@@ -11,6 +12,12 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from firehook.bus import BusUnavailable
+from firehook.context import context_of
+from firehook.ids import new_id
+from firehook.poison import POISON_ERRORS, skip_record
+from firehook.store import store_unreachable
+from schemas.bounded_json import UnstorableJson, parse_json
 from schemas.common import validation_details
 from schemas.errors import (
     ErrorCode,
@@ -35,6 +42,7 @@ STATUS_OF: dict[ErrorCode, int] = {
     ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.UNAVAILABLE: 503,
+    ErrorCode.INTERNAL: 500,
 }
 _CODE_OF_STATUS = {status: code for code, status in STATUS_OF.items()} | {405: ErrorCode.NOT_FOUND}
 
@@ -54,6 +62,31 @@ def model_response(
 ) -> JSONResponse:
     """A pydantic response model as JSON (camelCase, UTC timestamps)."""
     return JSONResponse(model.model_dump(mode="json"), status_code=status_code, headers=headers)
+
+
+def page_response(
+    rows: Iterable[Mapping[Any, Any]],
+    view: Callable[[Any], BaseModel],
+    *,
+    reader: str,
+    total: int,
+    limit: int,
+    offset: int,
+) -> Response:
+    """A `{data, total, limit, offset}` page; a row that cannot be shown is left out.
+
+    Each item is encoded on its own, so one unreadable row (see `firehook.poison`)
+    costs only itself and not the page, and nothing is encoded twice.
+    """
+    items: list[bytes] = []
+    for row in rows:
+        try:
+            items.append(orjson.dumps(view(row).model_dump(mode="json")))
+        except POISON_ERRORS as exc:
+            skip_record(reader, row.get("id"), exc)
+    rest = orjson.dumps({"total": total, "limit": limit, "offset": offset})
+    body = b'{"data":[' + b",".join(items) + b"]," + rest[1:]
+    return Response(body, media_type="application/json")
 
 
 def error_body(
@@ -88,12 +121,30 @@ async def on_http_exception(_request: Request, exc: Exception) -> Response:
 
 
 async def on_unexpected_error(request: Request, exc: Exception) -> Response:
-    # The last line of defence: log with the traceback, answer in our format.
-    log.error("unhandled error", path=request.url.path, exc_info=exc)
+    """The last line of defence: the log gets the error, the client only a request id."""
+    request_id = structlog.contextvars.get_contextvars().get("request_id")
+    headers: dict[str, str] = {}
+    if request_id is None:
+        # No RequestContext middleware in front (an app built bare): make one up here.
+        request_id = new_id()
+        headers["X-Request-Id"] = request_id
+    if store_unreachable(exc) or isinstance(exc, BusUnavailable):
+        # Nothing was committed, and the same request can succeed once the store is back.
+        log.warning("store or bus unreachable", path=request.url.path, error=type(exc).__name__)
+        return JSONResponse(
+            error_body(
+                ErrorCode.UNAVAILABLE,
+                "service unavailable; the request was not applied",
+                {"requestId": request_id, "retryAfterSec": 5},
+            ),
+            status_code=503,
+            headers=headers | {"Retry-After": "5"},
+        )
+    log.error("unhandled error", path=request.url.path, request_id=request_id, exc_info=exc)
     return JSONResponse(
-        error_body(ErrorCode.UNAVAILABLE, "internal error; the request was not applied"),
-        status_code=503,
-        headers={"Retry-After": "5"},
+        error_body(ErrorCode.INTERNAL, "internal error", {"requestId": request_id}),
+        status_code=500,
+        headers=headers,
     )
 
 
@@ -124,24 +175,16 @@ async def read_json(request: Request, limit: int = MANAGEMENT_BODY_LIMIT) -> Any
             raise PayloadTooLarge(f"request body exceeds {limit} bytes")
     if not body.strip():
         return None
+    max_depth = context_of(request).settings.json_max_depth
     try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise ValidationFailed(f"request body is not valid JSON: {exc.msg}") from None
-    if b"\\u0000" in body and _has_nul(data):
-        # PostgreSQL cannot store NUL in JSON text; refuse it here rather than fail later.
-        raise ValidationFailed("JSON strings must not contain NUL (\\u0000)")
-    return data
+        return parse_json(bytes(body), "body", max_depth, members=True)
+    except UnstorableJson as exc:
+        raise refused_json(exc) from None
 
 
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any("\x00" in key or _has_nul(item) for key, item in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(item) for item in value)
-    return False
+def refused_json(error: UnstorableJson) -> ValidationFailed:
+    """The 400 for a JSON document refused by `schemas.bounded_json`, naming its field."""
+    return ValidationFailed(str(error), {error.field: error.problem})
 
 
 async def parse_body(request: Request, model: type[M], *, optional: bool = False) -> M:

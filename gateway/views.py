@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -63,7 +64,7 @@ async def routine_extras(
 
 
 def routine_view(
-    row: RowMapping,
+    row: Mapping[Any, Any],
     triggers: Sequence[RowMapping] | None = None,
     ctx: Context | None = None,
     *,
@@ -84,7 +85,7 @@ def routine_view(
     return Routine.model_validate(values)
 
 
-def _extra_values(row: RowMapping, extras: RoutineExtras) -> dict[str, object]:
+def _extra_values(row: Mapping[Any, Any], extras: RoutineExtras) -> dict[str, object]:
     warnings: list[str] = []
     if row.get("task_id") and extras.task is None:
         warnings.append(f"task {row['task_id']} no longer exists; runs get no init params")

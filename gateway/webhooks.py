@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import parse_qsl
 
-import orjson
 import structlog
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
@@ -39,11 +38,12 @@ from firehook.metrics import FIRES_ACCEPTED, FIRES_RECEIVED, FIRES_REJECTED
 from firehook.store import Database
 from firehook.store import runs as run_store
 from gateway.api.runs import REPLAYED
-from gateway.http import model_response
+from gateway.http import model_response, refused_json
 from gateway.ratelimit import Network, TokenBuckets, client_address, retry_after_seconds
 from gateway.routing import Api
 from gateway.signatures import SignatureError, Verified, verify_webhook
 from gateway.trigger_cache import TriggerCache, WebhookTrigger, trigger_cache_of
+from schemas.bounded_json import DEFAULT_MAX_DEPTH, UnstorableJson, check_json, parse_json
 from schemas.common import RunSource
 from schemas.errors import (
     Conflict,
@@ -194,7 +194,7 @@ async def _fire(request: Request) -> Response:
     wait = _take_trigger_token(ingest, trigger)
     if wait:
         raise RateLimited(retry_after_seconds(wait))
-    payload = parse_payload(media, body)
+    payload = parse_payload(media, body, ctx.settings.json_max_depth)
     key, replay_conflict = idempotency_key(request.headers, verified)
     fire_id = new_id()
     run_id = run_id_for(trigger.routine_id, key if key is not None else f"fire:{fire_id}")
@@ -440,24 +440,24 @@ async def read_body(request: Request, limit: int) -> bytes:
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def parse_payload(media: str, body: bytes) -> dict[str, Any] | None:
+def parse_payload(
+    media: str, body: bytes, max_depth: int = DEFAULT_MAX_DEPTH
+) -> dict[str, Any] | None:
     """The run payload: a JSON object, or a form's fields; None for an empty body."""
     if not body.strip():
         return None
-    if media == _FORM:
-        payload = _parse_form(body)
-    else:
-        try:
-            parsed = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise ValidationFailed(f"webhook body is not valid JSON: {exc.msg}") from None
-        if not isinstance(parsed, dict):
-            raise ValidationFailed("webhook body must be a JSON object")
-        payload = parsed
-    if b"\x00" in body or b"\\u0000" in body or b"%00" in body:
-        # PostgreSQL cannot store a NUL character in JSON; refuse it here, not at commit.
-        _refuse_nul(payload)
-    return payload
+    try:
+        if media == _FORM:
+            payload = _parse_form(body)
+            if b"\x00" in body or b"%00" in body:
+                check_json(payload, "body", max_depth)
+            return payload
+        parsed = parse_json(body, "body", max_depth)
+    except UnstorableJson as exc:
+        raise refused_json(exc) from None
+    if not isinstance(parsed, dict):
+        raise ValidationFailed("webhook body must be a JSON object")
+    return parsed
 
 
 def _parse_form(body: bytes) -> dict[str, Any]:
@@ -475,19 +475,6 @@ def _parse_form(body: bytes) -> dict[str, Any]:
         else:
             form[name] = value
     return form
-
-
-def _refuse_nul(value: Any) -> None:
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise ValidationFailed("webhook body must not contain NUL characters")
-    elif isinstance(value, dict):
-        for name, item in value.items():
-            _refuse_nul(name)
-            _refuse_nul(item)
-    elif isinstance(value, list):
-        for item in value:
-            _refuse_nul(item)
 
 
 def idempotency_key(headers: Mapping[str, str], verified: Verified) -> tuple[str | None, bool]:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, overload
+from typing import Annotated, Any, TypeVar, overload
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
+from pydantic.config import JsonDict
+
+T = TypeVar("T")
 
 
 class ApiModel(BaseModel):
@@ -30,6 +34,35 @@ class ResponseModel(BaseModel):
         validate_by_name=True,
         serialize_by_alias=True,
     )
+
+
+def refuse_null(value: T | None) -> T:
+    """A PATCH field validator: a field that a stored row cannot hold empty may not be null."""
+    if value is None:
+        raise ValueError("cannot be null")
+    return value
+
+
+def null_refused_in_schema(names: Iterable[str]) -> Callable[[JsonDict], None]:
+    """A `json_schema_extra` saying that these optional PATCH fields may not be null."""
+    aliases = {to_camel(name) for name in names}
+
+    def drop_null(schema: JsonDict) -> None:
+        properties = schema.get("properties")
+        assert isinstance(properties, dict)
+        for alias in aliases:
+            field = properties[alias]
+            assert isinstance(field, dict)
+            options = field.pop("anyOf", None)
+            assert isinstance(options, list)
+            kept = [option for option in options if option != {"type": "null"}]
+            if len(kept) == 1 and isinstance(kept[0], dict):
+                field.update(kept[0])
+            else:
+                field["anyOf"] = kept
+            field.pop("default", None)
+
+    return drop_null
 
 
 ShortText = Annotated[str, Field(min_length=1, max_length=200)]

@@ -24,6 +24,11 @@ class ApiKeyCreate(ApiModel):
     role: Role
     agent_id: Identifier | None = None
     name: ShortText | None = None
+    collection: ShortText | None = Field(
+        default=None,
+        description="Bind the key to this collection of tasks: it sees only those tasks and "
+        "their routines, and gets 404 for anything else.",
+    )
 
     @model_validator(mode="after")
     def _agent_id_for_agents_only(self) -> Self:
@@ -43,6 +48,7 @@ class ApiKeyCreated(ResponseModel):
     company_id: str | None
     agent_id: str | None
     name: str | None
+    collection: str | None = None
     created_at: datetime
 
 
@@ -54,6 +60,9 @@ class ApiKey(ResponseModel):
     role: Role
     company_id: str | None
     agent_id: str | None
+    collection: str | None = Field(
+        default=None, description="The one task collection the key is bound to, if any."
+    )
     prefix: str | None = Field(
         description="The key's first characters, to tell keys apart; null for keys made "
         "before prefixes were stored."

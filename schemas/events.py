@@ -60,8 +60,31 @@ class RunAttempt(_EventData):
     http_status: int | None = None
 
 
+class RoutineRef(_EventData):
+    """What an executor needs of a run's routine to choose a handler (no secrets)."""
+
+    id: str
+    title: str
+    assignee_agent_id: str | None = None
+    project_id: str | None = None
+    goal_id: str | None = None
+    parent_issue_id: str | None = None
+    priority: str | None = None
+    task_id: str | None = None
+
+
+class TaskRef(_EventData):
+    id: str
+    name: str
+    collection: str
+
+
 class RunEvent(_EventData):
-    """Data of `dev.firehook.run.<status>`: the run as it is after one status change."""
+    """Data of `dev.firehook.run.<status>`: the run as it is after one status change.
+
+    A `dispatched` event also carries its routine, task and resolved parameters, so an
+    executor can choose a handler and run it without calling the API.
+    """
 
     run_id: str
     routine_id: str
@@ -84,6 +107,9 @@ class RunEvent(_EventData):
     finished_at: datetime | None = None
     deadline_at: datetime | None = None
     attempts: list[RunAttempt] = Field(default_factory=list)
+    routine: RoutineRef | None = None
+    task: TaskRef | None = None
+    parameters: dict[str, Any] | None = None
 
 
 class RunResult(_EventData):

@@ -1,8 +1,10 @@
-"""JSON Schemas of the events, generated from their models (CloudEvents structured form).
+"""JSON Schemas of the events, generated from their models (CloudEvents structured form),
+and the AsyncAPI document built from the same models.
 
-`python -m schemas.export` rewrites the checked-in files in `schemas/json/`; a
-test fails when they drift from the models. Binary-mode Kafka messages match
-the same schema once their `ce_*` headers and value are put back together.
+`python -m schemas.export` rewrites the checked-in files in `schemas/json/` and
+`schemas/asyncapi.json`; a test fails when they drift from the models. Binary-mode
+Kafka messages match the same schema once their `ce_*` headers and value are put
+back together.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from schemas.asyncapi import asyncapi_document
 from schemas.events import FireRequestedEvent, RunEventEnvelope, RunResultEvent
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "json"
+ASYNCAPI_PATH = Path(__file__).resolve().parent / "asyncapi.json"
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 EVENT_MODELS: dict[str, tuple[type[BaseModel], str]] = {
@@ -59,6 +63,8 @@ def main() -> int:
         path = schema_path(stem)
         path.write_text(render(schema), encoding="utf-8")
         print(f"wrote {path}")
+    ASYNCAPI_PATH.write_text(render(asyncapi_document()), encoding="utf-8")
+    print(f"wrote {ASYNCAPI_PATH}")
     return 0
 
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import AnyHttpUrl, Field, model_validator
+from pydantic import AnyHttpUrl, ConfigDict, Field, field_validator, model_validator
 
 from schemas.common import (
     ApiModel,
@@ -18,6 +18,8 @@ from schemas.common import (
     ResponseModel,
     RoutineStatus,
     ShortText,
+    null_refused_in_schema,
+    refuse_null,
 )
 from schemas.conditions import Condition, ConditionView
 from schemas.triggers import Trigger
@@ -123,6 +125,23 @@ class RoutineCreate(_RoutineFields):
     project_id: Identifier
 
 
+# Null for these would be stored and then fail every read of the routine.
+_NOT_NULL = (
+    "title",
+    "assignee_agent_id",
+    "project_id",
+    "priority",
+    "status",
+    "concurrency_policy",
+    "catch_up_policy",
+    "catch_up_cap",
+    "misfire_grace_sec",
+    "run_timeout_sec",
+    "retry",
+    "dispatch",
+)
+
+
 class RoutinePatch(ApiModel):
     """Every field of create is updatable; absent fields are left as they are."""
 
@@ -152,12 +171,9 @@ class RoutinePatch(ApiModel):
         default=None, description="Replaces the default payload; null or {} removes it."
     )
 
-    @model_validator(mode="after")
-    def _required_fields_not_null(self) -> Self:
-        for name in ("title", "assignee_agent_id", "project_id", "priority", "status"):
-            if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be null")
-        return self
+    model_config = ConfigDict(json_schema_extra=null_refused_in_schema(_NOT_NULL))
+
+    _not_null = field_validator(*_NOT_NULL)(refuse_null)
 
 
 class Routine(ResponseModel):

@@ -83,3 +83,12 @@ class RunComplete(ApiModel):
     status: Literal["succeeded", "failed"]
     output: Any = None
     error: str | None = Field(default=None, max_length=10_000)
+    attempt: int | None = Field(
+        default=None, ge=1, le=1_000_000, description="409 unless this is the current attempt."
+    )
+
+
+class RunClaim(ApiModel):
+    """An executor takes one attempt of a dispatched run before it starts the work."""
+
+    attempt: int = Field(ge=1, le=1_000_000)

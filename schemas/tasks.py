@@ -14,7 +14,14 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from schemas.common import ApiModel, LongText, ResponseModel, ShortText
+from schemas.common import (
+    ApiModel,
+    LongText,
+    ResponseModel,
+    ShortText,
+    null_refused_in_schema,
+    refuse_null,
+)
 from schemas.routines import DispatchTarget, ParamKey
 
 MAX_INIT_PARAMS = 200
@@ -92,6 +99,9 @@ class TaskCreate(ApiModel):
     _unique = field_validator("init_params")(_unique_names)
 
 
+_NOT_NULL = ("name", "init_params", "payload_overrides")
+
+
 class TaskPatch(ApiModel):
     """Fields to change; `initParams` replaces the whole list."""
 
@@ -104,12 +114,9 @@ class TaskPatch(ApiModel):
 
     _unique = field_validator("init_params")(_unique_names_or_none)
 
-    @model_validator(mode="after")
-    def _required_fields_not_null(self) -> Self:
-        for name in ("name", "init_params", "payload_overrides"):
-            if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be null")
-        return self
+    model_config = ConfigDict(json_schema_extra=null_refused_in_schema(_NOT_NULL))
+
+    _not_null = field_validator(*_NOT_NULL)(refuse_null)
 
 
 class Task(ResponseModel):

@@ -7,9 +7,17 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
 
 from schemas import cron
-from schemas.common import ApiModel, ResponseModel, ShortText, SigningMode
+from schemas.common import (
+    ApiModel,
+    ResponseModel,
+    ShortText,
+    SigningMode,
+    null_refused_in_schema,
+    refuse_null,
+)
 from schemas.conditions import Condition, ConditionView
 
 REPLAY_WINDOW_MIN = 30
@@ -65,6 +73,9 @@ def _check_at(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
         raise ValueError("at must carry a timezone offset, e.g. 2026-04-01T09:00:00Z")
     return value.astimezone(UTC) if value is not None else None
+
+
+_SHAPES = frozenset({"cron_expression", "cadence", "every", "at"})
 
 
 class _ScheduleFields(ApiModel):
@@ -130,6 +141,9 @@ TriggerCreate = Annotated[
 ]
 
 
+_NOT_NULL = ("enabled", "signing_mode", "replay_window_sec")
+
+
 class TriggerPatch(_ScheduleFields):
     """Fields of any kind; the ones that do not belong to the trigger's kind are refused."""
 
@@ -141,12 +155,21 @@ class TriggerPatch(_ScheduleFields):
     max_body_bytes: int | None = Field(default=None, ge=1, le=MAX_BODY_BYTES_LIMIT)
     rate_limit_per_minute: int | None = Field(default=None, ge=1, le=1_000_000)
 
+    model_config = ConfigDict(json_schema_extra=null_refused_in_schema(_NOT_NULL))
+
+    _not_null = field_validator(*_NOT_NULL)(refuse_null)
+
     @model_validator(mode="after")
     def _at_most_one_schedule(self) -> Self:
         if len(self.schedule_fields_set()) > 1:
             raise ValueError("give at most one of cronExpression, cadence, every, at")
-        if "enabled" in self.model_fields_set and self.enabled is None:
-            raise ValueError("enabled cannot be null")
+        nulls = sorted(self.model_fields_set & _SHAPES)
+        if nulls and not self.schedule_fields_set():
+            # Only null shapes: the trigger would be left with no schedule at all.
+            raise ValueError(
+                f"{to_camel(nulls[0])} cannot be null; a schedule trigger needs one of "
+                "cronExpression, cadence, every, at"
+            )
         return self
 
 

@@ -21,6 +21,7 @@ _LISTED = {
     "role",
     "companyId",
     "agentId",
+    "collection",
     "prefix",
     "createdAt",
     "lastUsedAt",

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Sequence
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from firehook.bus import BusUnavailable, InProcessBus, Message
 
@@ -42,8 +43,22 @@ async def test_a_poisoned_message_fails_alone() -> None:
         *(bus.publish([Message("t", k, b"{}")]) for k in keys), return_exceptions=True
     )
     await bus.stop()
-    assert [isinstance(r, BusUnavailable) for r in results] == [False, False, True, False, False]
+    # The handler's own error reaches the publisher: retrying would fail the same way.
+    assert [isinstance(r, ValueError) for r in results] == [False, False, True, False, False]
     assert sorted(handled) == ["a", "b", "c", "d"]
+
+
+async def test_a_store_out_of_reach_makes_publish_unavailable() -> None:
+    bus = InProcessBus()
+
+    async def handler(batch: Sequence[Message]) -> None:
+        raise OperationalError("INSERT INTO runs", {}, ConnectionRefusedError("refused"))
+
+    bus.subscribe("t", "g", handler)
+    await bus.start()
+    with pytest.raises(BusUnavailable):
+        await bus.publish([Message("t", "a", b"{}")])
+    await bus.stop()
 
 
 async def test_publish_on_a_stopped_bus_is_unavailable() -> None:

@@ -22,7 +22,7 @@ from firehook.fires import fire_message
 from firehook.settings import Settings
 from schemas.common import RunSource
 from schemas.events import FIRE_REQUESTED, FireRequested
-from schemas.export import EVENT_MODELS, event_schemas, render, schema_path
+from schemas.export import ASYNCAPI_PATH, EVENT_MODELS, event_schemas, render, schema_path
 
 SETTINGS = Settings(_env_file=None)  # type: ignore[call-arg]
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -70,10 +70,14 @@ def test_exporter_writes_the_files(tmp_path: Path) -> None:
         text=True,
         check=True,
     )
-    assert done.stdout.count(f"wrote {copy}") == len(EVENT_MODELS), done.stdout
+    # One file per event, and the AsyncAPI document.
+    assert done.stdout.count(f"wrote {copy}") == len(EVENT_MODELS) + 1, done.stdout
     for stem in EVENT_MODELS:
         written = (copy / "json" / f"{stem}.schema.json").read_text(encoding="utf-8")
         assert written == schema_path(stem).read_text(encoding="utf-8")
+    assert (copy / "asyncapi.json").read_text(encoding="utf-8") == ASYNCAPI_PATH.read_text(
+        encoding="utf-8"
+    )
 
 
 def test_a_published_fire_matches_its_schema() -> None:

@@ -319,7 +319,9 @@ async def test_routine_takes_the_tasks_default_dispatch_target(
     routine = await new_routine(client, tenant, taskId=task["id"])
     assert routine["dispatch"] == target
     assert routine["dispatchSigningSecret"].startswith("whsec_")
-    explicit = await new_routine(client, tenant, taskId=task["id"], dispatch={"type": "stream"})
+    explicit = await new_routine(
+        client, tenant, title="Streamed", taskId=task["id"], dispatch={"type": "stream"}
+    )
     assert explicit["dispatch"]["type"] == "stream"
 
 
@@ -529,3 +531,25 @@ async def test_migrations_match_the_tables(ctx: Context) -> None:
 
     async with ctx.db.read() as conn:
         assert await conn.run_sync(differences) == []
+
+
+async def test_a_tasks_routines_have_distinct_titles(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    # Seed 000 addresses a task's routines by name; the title is that name.
+    task = await new_task(client, tenant)
+    first = await new_routine(client, tenant, taskId=task["id"])
+    duplicate = await create_routine(client, tenant, taskId=task["id"])
+    assert duplicate.status_code == 409
+    assert duplicate.json()["details"] == {"routineId": first["id"]}
+    other = await new_routine(client, tenant, title="Other", taskId=task["id"])
+    renamed = await client.patch(
+        f"/api/routines/{other['id']}", json={"title": first["title"]}, headers=board(tenant)
+    )
+    assert renamed.status_code == 409
+    archived = await client.delete(f"/api/routines/{first['id']}", headers=board(tenant))
+    assert archived.status_code == 200
+    assert (await create_routine(client, tenant, taskId=task["id"])).status_code == 201
+    # Routines without a task, or of different tasks, may share titles.
+    assert (await create_routine(client, tenant)).status_code == 201
+    assert (await create_routine(client, tenant)).status_code == 201

@@ -35,6 +35,7 @@ async def insert_api_key(
     key_hash: str,
     prefix: str,
     now: datetime,
+    collection: str | None = None,
 ) -> None:
     await conn.execute(
         insert(api_keys).values(
@@ -42,6 +43,7 @@ async def insert_api_key(
             company_id=company_id,
             role=role,
             agent_id=agent_id,
+            collection=collection,
             name=name,
             key_hash=key_hash,
             prefix=prefix,

@@ -11,6 +11,13 @@ import orjson
 from sqlalchemy import event, text
 from sqlalchemy.dialects import registry
 from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import (
+    DBAPIError,
+    DisconnectionError,
+    InterfaceError,
+    OperationalError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -19,6 +26,30 @@ registry.register("sqlite.inline", "firehook.store.sqlite_inline", "SQLiteDialec
 
 def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
+
+
+class UnreadableJson:
+    """Stands for a stored JSON value that cannot be decoded.
+
+    Decoding happens for a whole result at once (asyncpg decodes every row before
+    returning any), so raising would lose every row of the query for one bad value.
+    This stand-in cannot be encoded again, so a reader that meets it skips its row.
+    """
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"UnreadableJson({self.reason!r})"
+
+
+def _json_loads(text: str | bytes) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        return UnreadableJson(str(exc))
 
 
 class Database:
@@ -43,7 +74,7 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         options: dict[str, Any] = {
             "json_serializer": _json_dumps,
-            "json_deserializer": orjson.loads,
+            "json_deserializer": _json_loads,
         }
         if not self.is_sqlite:
             options |= {"pool_size": pool_size, "max_overflow": max_overflow, "pool_pre_ping": True}
@@ -81,6 +112,19 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+def store_unreachable(error: BaseException) -> bool:
+    """Whether `error` means the database could not be reached (or lost the connection).
+
+    The transaction it happened in was not committed, so the same request may be
+    retried; any other database error is a fault of ours, not of availability.
+    """
+    if isinstance(error, OperationalError | InterfaceError | DisconnectionError | PoolTimeout):
+        return True
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, ConnectionError | TimeoutError)
 
 
 def engine_url(url: str) -> URL:

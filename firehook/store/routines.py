@@ -10,7 +10,7 @@ from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from firehook.store.tables import routines, triggers
+from firehook.store.tables import routines, tasks, triggers
 
 
 async def insert_routine(conn: AsyncConnection, values: Mapping[str, Any]) -> None:
@@ -31,11 +31,25 @@ async def list_routines(
     descending: bool,
     limit: int,
     offset: int,
+    collection: str | None = None,
 ) -> tuple[Sequence[RowMapping], int]:
-    """A page of a company's routines matching `filters` (column → value), and the total."""
+    """A page of a company's routines matching `filters` (column → value), and the total;
+    with `collection`, only the routines of that collection's tasks."""
+    in_collection = (
+        [
+            routines.c.task_id.in_(
+                select(tasks.c.id).where(
+                    tasks.c.company_id == company_id, tasks.c.collection == collection
+                )
+            )
+        ]
+        if collection is not None
+        else []
+    )
     where = and_(
         routines.c.company_id == company_id,
         *(routines.c[name] == value for name, value in filters.items()),
+        *in_collection,
     )
     total = (
         await conn.execute(select(func.count()).select_from(routines).where(where))

@@ -98,6 +98,8 @@ api_keys = Table(
     Column("company_id", Id, ForeignKey("companies.id", ondelete="CASCADE"), nullable=True),
     Column("role", String(16), nullable=False),
     Column("agent_id", String(200), nullable=True),
+    # A key bound to a collection sees only the tasks of that collection and their routines.
+    Column("collection", String(200), nullable=True),
     Column("name", String(200), nullable=True),
     Column("key_hash", String(64), nullable=False, unique=True),
     # The key's first characters, so an operator can tell keys apart; never enough to use one.
@@ -144,6 +146,9 @@ routines = Table(
     # The conditions of the routine's triggers by trigger id, copied from them so that
     # applying a fire reads no trigger row.
     Column("trigger_conditions", Json, nullable=True),
+    # The routine that carries a task's direct runs (seed 000's one-shot run endpoint):
+    # its runs are tagged with no routine, and their payload may set init params.
+    Column("one_shot", Boolean, nullable=True),
     Index(None, "company_id", "created_at"),
     Index(None, "task_id"),
 )

@@ -83,9 +83,19 @@ async def list_task_schedules(
     enabled: bool | None,
     limit: int,
     offset: int,
+    collection: str | None = None,
 ) -> tuple[Sequence[RowMapping], int]:
-    """A page of the company's task schedules, newest first, and their total."""
+    """A page of the company's task schedules, newest first, and their total; with
+    `collection`, only those of that collection's tasks."""
     where: list[ColumnElement[bool]] = [routines.c.company_id == company_id]
+    if collection is not None:
+        where.append(
+            routines.c.task_id.in_(
+                select(tasks.c.id).where(
+                    tasks.c.company_id == company_id, tasks.c.collection == collection
+                )
+            )
+        )
     if task_id is not None:
         where.append(routines.c.task_id == task_id)
     if enabled is not None:

@@ -79,6 +79,58 @@ async def routines_of_task(
     return result.mappings().all()
 
 
+async def find_routine_of_task(
+    conn: AsyncConnection, task_id: str, title: str, *, lock: bool = False
+) -> RowMapping | None:
+    """The task's routine (not archived, not its one-shot routine) with this title; with
+    `lock`, first take the task row's lock (PostgreSQL) so that two writers naming
+    routines of one task queue behind each other."""
+    if lock and conn.dialect.name == "postgresql":
+        await conn.execute(select(tasks.c.id).where(tasks.c.id == task_id).with_for_update())
+    result = await conn.execute(
+        select(routines)
+        .where(
+            routines.c.task_id == task_id,
+            routines.c.title == title,
+            routines.c.status != "archived",
+            routines.c.one_shot.is_not(True),
+        )
+        .order_by(routines.c.created_at, routines.c.id)
+    )
+    return result.mappings().first()
+
+
+async def list_routines_of_task(conn: AsyncConnection, task_id: str) -> Sequence[RowMapping]:
+    """The task's routines that are not archived, oldest first, without its one-shot routine."""
+    result = await conn.execute(
+        select(routines)
+        .where(
+            routines.c.task_id == task_id,
+            routines.c.status != "archived",
+            routines.c.one_shot.is_not(True),
+        )
+        .order_by(routines.c.created_at, routines.c.id)
+    )
+    return result.mappings().all()
+
+
+async def find_one_shot_routine(conn: AsyncConnection, task_id: str) -> RowMapping | None:
+    """The task's one-shot routine, taking the task row's lock first (PostgreSQL) so that
+    two first one-shot runs of a task make one such routine."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(select(tasks.c.id).where(tasks.c.id == task_id).with_for_update())
+    result = await conn.execute(
+        select(routines)
+        .where(
+            routines.c.task_id == task_id,
+            routines.c.one_shot.is_(True),
+            routines.c.status != "archived",
+        )
+        .order_by(routines.c.created_at, routines.c.id)
+    )
+    return result.mappings().first()
+
+
 async def refresh_trigger_conditions(conn: AsyncConnection, routine_id: str) -> None:
     """Copy the conditions of a routine's triggers onto the routine (`trigger_conditions`)."""
     if conn.dialect.name == "postgresql":

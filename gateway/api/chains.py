@@ -49,8 +49,10 @@ def chain_view(row: RowMapping, edges: Sequence[RowMapping]) -> Chain:
 
 async def load_chain(conn: AsyncConnection, principal: Principal, chain_id: str) -> RowMapping:
     chain = await store.get_chain(conn, chain_id) if is_uuid(chain_id) else None
-    if chain is None or (
-        principal.role is not Role.ADMIN and principal.company_id != chain["company_id"]
+    if (
+        chain is None
+        or principal.collection is not None  # chains span collections
+        or (principal.role is not Role.ADMIN and principal.company_id != chain["company_id"])
     ):
         raise NotFound("chain not found")
     return chain

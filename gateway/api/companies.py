@@ -62,7 +62,9 @@ async def get_company(request: Request) -> Response:
     principal = await authenticate(request)
     ctx = context_of(request)
     async with ctx.db.read() as conn:
-        row = await load_company(conn, principal, request.path_params["companyId"])
+        row = await load_company(
+            conn, principal, request.path_params["companyId"], collection_scoped=True
+        )
     return model_response(Company.model_validate(dict(row)))
 
 
@@ -81,9 +83,14 @@ async def create_api_key(request: Request) -> Response:
     principal = await authenticate(request)
     ctx = context_of(request)
     async with ctx.db.read() as conn:
-        company = await load_company(conn, principal, request.path_params["companyId"])
+        company = await load_company(
+            conn, principal, request.path_params["companyId"], collection_scoped=True
+        )
     require_board(principal)
     body = await parse_body(request, ApiKeyCreate)
+    collection = body.collection if body.collection is not None else principal.collection
+    if principal.collection is not None and collection != principal.collection:
+        raise Forbidden("a key bound to a collection creates keys bound to the same collection")
     key, key_id, now = generate_api_key(), new_id(), ctx.clock()
     async with ctx.db.write() as conn:
         await accounts.insert_api_key(
@@ -96,6 +103,7 @@ async def create_api_key(request: Request) -> Response:
             key_hash=hash_api_key(key),
             prefix=shown_prefix(key),
             now=now,
+            collection=collection,
         )
     created = ApiKeyCreated(
         id=key_id,
@@ -104,6 +112,7 @@ async def create_api_key(request: Request) -> Response:
         company_id=company["id"],
         agent_id=body.agent_id,
         name=body.name,
+        collection=collection,
         created_at=now,
     )
     return model_response(created, 201)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
@@ -19,16 +20,17 @@ from gateway.access import (
     load_routine,
     require_assignment,
     require_routine_manager,
+    require_task_in_collection,
 )
-from gateway.api.tasks import routine_task_columns
+from gateway.api.tasks import require_unique_title_in_task, routine_task_columns
 from gateway.changes import routine_changed
-from gateway.http import model_response, parse_body, validate
+from gateway.http import model_response, page_response, parse_body, validate
 from gateway.routing import Api, QueryParam, links_to
 from gateway.signatures import generate_secret
 from gateway.views import routine_extras, routine_view
 from scheduler import reschedule_routine_triggers
-from schemas.common import RoutineStatus
-from schemas.errors import Conflict
+from schemas.common import RoutineStatus, validation_details
+from schemas.errors import Conflict, ValidationFailed
 from schemas.routines import (
     DispatchType,
     Routine,
@@ -78,7 +80,9 @@ async def list_routines(request: Request) -> Response:
         if value is not None
     }
     async with ctx.db.read() as conn:
-        company = await load_company(conn, principal, request.path_params["companyId"])
+        company = await load_company(
+            conn, principal, request.path_params["companyId"], collection_scoped=True
+        )
         rows, total = await store.list_routines(
             conn,
             company["id"],
@@ -87,15 +91,17 @@ async def list_routines(request: Request) -> Response:
             descending=query.sort.startswith("-"),
             limit=query.limit,
             offset=query.offset,
+            collection=principal.collection,
         )
         extras = await routine_extras(conn, ctx.secrets, rows)
-    page = RoutineList(
-        data=[routine_view(row, extras=extras[row["id"]]) for row in rows],
+    return page_response(
+        rows,
+        lambda row: routine_view(row, extras=extras[row["id"]]),
+        reader="routine_list",
         total=total,
         limit=query.limit,
         offset=query.offset,
     )
-    return model_response(page)
 
 
 @api.operation(
@@ -124,10 +130,13 @@ async def create_routine(request: Request) -> Response:
     principal = await authenticate(request)
     ctx = context_of(request)
     async with ctx.db.read() as conn:
-        company = await load_company(conn, principal, request.path_params["companyId"])
+        company = await load_company(
+            conn, principal, request.path_params["companyId"], collection_scoped=True
+        )
     body = await parse_body(request, RoutineCreate)
     require_assignment(principal, body.assignee_agent_id)
     async with ctx.db.write() as conn:
+        await require_task_in_collection(conn, principal, body.task_id)
         row, secret = await add_routine(conn, ctx, company["id"], body)
         extras = await routine_extras(conn, ctx.secrets, [row])
     view = routine_view(row, [], ctx, dispatch_signing_secret=secret, extras=extras[row["id"]])
@@ -135,10 +144,16 @@ async def create_routine(request: Request) -> Response:
 
 
 async def add_routine(
-    conn: AsyncConnection, ctx: Context, company_id: str, body: RoutineCreate
+    conn: AsyncConnection,
+    ctx: Context,
+    company_id: str,
+    body: RoutineCreate,
+    *,
+    one_shot: bool = False,
 ) -> tuple[RowMapping, str | None]:
     """Insert a routine of the company made from `body`: its row, and the signing secret of
-    its HTTP dispatch when one was made (shown once)."""
+    its HTTP dispatch when one was made (shown once). `one_shot` makes it the task's
+    one-shot routine, which carries the task's direct runs (seed 000)."""
     now = ctx.clock()
     values = _columns(body)
     values |= {
@@ -147,6 +162,7 @@ async def add_routine(
         "created_at": now,
         "updated_at": now,
         "archived_at": now if body.status is RoutineStatus.ARCHIVED else None,
+        "one_shot": True if one_shot else None,
     }
     values = await routine_task_columns(
         conn,
@@ -155,6 +171,8 @@ async def add_routine(
         company_id=company_id,
         dispatch_given="dispatch" in body.model_fields_set,
     )
+    if body.status is not RoutineStatus.ARCHIVED and not one_shot:
+        await require_unique_title_in_task(conn, values["task_id"], body.title, values["id"])
     secret = _new_dispatch_secret(ctx, values)
     await store.insert_routine(conn, values)
     row = await store.get_routine(conn, values["id"])
@@ -251,6 +269,15 @@ async def archive_routine(request: Request) -> Response:
     return await _update(request, {"status": RoutineStatus.ARCHIVED.value}, principal)
 
 
+def _require_readable(row: dict[str, Any]) -> None:
+    """Refuse a change whose resulting routine could not be read back (400 naming the field)."""
+    try:
+        routine_view(row)
+    except ValidationError as exc:
+        message, details = validation_details(exc)
+        raise ValidationFailed(message, details) from None
+
+
 def _columns(body: RoutineCreate | RoutinePatch, *, exclude_unset: bool = False) -> dict[str, Any]:
     """Column values of a request: snake_case names; nested policies stored camelCase."""
     values = body.model_dump(mode="json", by_alias=False, exclude_unset=exclude_unset)
@@ -295,6 +322,8 @@ async def change_routine(
     changes = {k: v for k, v in principal_changes.items() if routine[k] != v}
     if "assignee_agent_id" in changes:
         require_assignment(principal, changes["assignee_agent_id"])
+    if "task_id" in changes:
+        await require_task_in_collection(conn, principal, changes["task_id"])
     current = RoutineStatus(routine["status"])
     if current is RoutineStatus.ARCHIVED and (
         changes or principal_changes.get("status") != RoutineStatus.ARCHIVED
@@ -303,6 +332,10 @@ async def change_routine(
     target = RoutineStatus(changes.get("status", current))
     if not can_transition(current, target):
         raise Conflict(f"routine cannot go from {current} to {target}")
+    renamed = "title" in changes or "task_id" in changes
+    if renamed and target is not RoutineStatus.ARCHIVED and not routine["one_shot"]:
+        merged = dict(routine) | changes
+        await require_unique_title_in_task(conn, merged["task_id"], merged["title"], routine["id"])
     secret = None
     if "dispatch" in changes:
         merged = {"id": routine["id"], "dispatch_secret_enc": routine["dispatch_secret_enc"]}
@@ -312,6 +345,7 @@ async def change_routine(
             changes["dispatch_secret_enc"] = merged["dispatch_secret_enc"]
     if changes:
         now = ctx.clock()
+        _require_readable(dict(routine) | changes)
         changes["updated_at"] = now
         if target is RoutineStatus.ARCHIVED:
             changes["archived_at"] = now

@@ -17,15 +17,24 @@ from firehook.context import Context, context_of
 from firehook.fires import publish_fires
 from firehook.ids import is_uuid, new_id, run_id_for
 from firehook.metrics import FIRES_ACCEPTED, FIRES_RECEIVED
+from firehook.poison import POISON_ERRORS, skip_record
 from firehook.store import routines as routine_store
 from firehook.store import runs as store
 from gateway.access import authenticate, load_company, load_routine, require_routine_manager
-from gateway.http import model_response, parse_body, validate
+from gateway.http import model_response, page_response, parse_body, validate
 from gateway.routing import Api, QueryParam, links_to
 from schemas.common import RoutineStatus, RunSource, RunStatus, TriggerKind, utc_iso
 from schemas.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from schemas.events import FireRequested
-from schemas.runs import FireAccepted, ManualRun, Run, RunComplete, RunList, RunListQuery
+from schemas.runs import (
+    FireAccepted,
+    ManualRun,
+    Run,
+    RunClaim,
+    RunComplete,
+    RunList,
+    RunListQuery,
+)
 
 api = Api()
 
@@ -187,10 +196,9 @@ async def list_runs(request: Request) -> Response:
             limit=query.limit,
             offset=query.offset,
         )
-    page = RunList(
-        data=[run_view(r) for r in rows], total=total, limit=query.limit, offset=query.offset
+    return page_response(
+        rows, run_view, reader="run_list", total=total, limit=query.limit, offset=query.offset
     )
-    return model_response(page)
 
 
 async def _load_run(ctx: Context, request: Request) -> tuple[RowMapping, RowMapping]:
@@ -264,6 +272,32 @@ async def complete_run(request: Request) -> Response:
             ctx.clock(),
             output=body.output,
             error=body.error,
+            attempt=body.attempt,
+        )
+        await changes.save(conn)
+    ctx.run_events.notify()
+    ctx.outbox.notify()
+    return model_response(run_view(updated))
+
+
+@api.operation(
+    "POST",
+    "/api/runs/{runId}/claim",
+    "Take one attempt of a dispatched run (executors; 409 when already taken)",
+    "runs",
+    request=RunClaim,
+    response=Run,
+    errors=(400, 401, 403, 404, 409),
+)
+async def claim_run(request: Request) -> Response:
+    ctx = context_of(request)
+    _, routine = await _load_run(ctx, request)
+    require_routine_manager(request.state.principal, routine)
+    body = await parse_body(request, RunClaim)
+    changes = StatusChanges(ctx.settings, publish_to_bus=ctx.publish_run_events)
+    async with ctx.db.write() as conn:
+        updated = await lifecycle.claim_run(
+            conn, request.path_params["runId"], body.attempt, changes, ctx.clock()
         )
         await changes.save(conn)
     ctx.run_events.notify()
@@ -317,6 +351,24 @@ def _event_id(text: str) -> int | None:
     return value if value <= _MAX_EVENT_ID else None
 
 
+def _sse_event(row: RowMapping) -> bytes:
+    event = {
+        "specversion": "1.0",
+        "id": row["ce_id"],
+        "source": "/firehook",
+        "type": row["type"],
+        "subject": row["run_id"],
+        "time": utc_iso(row["created_at"]),
+        "datacontenttype": "application/json",
+        "data": row["data"],
+    }
+    return b"id: %d\nevent: %s\ndata: %s\n\n" % (
+        row["seq"],
+        row["type"].encode(),
+        orjson.dumps(event),
+    )
+
+
 async def _event_stream(
     ctx: Context, company_id: str, after: int, routine_id: str | None
 ) -> AsyncIterator[bytes]:
@@ -329,21 +381,13 @@ async def _event_stream(
             after = row["seq"]
             if routine_id is not None and row["routine_id"] != routine_id:
                 continue
-            event = {
-                "specversion": "1.0",
-                "id": row["ce_id"],
-                "source": "/firehook",
-                "type": row["type"],
-                "subject": row["run_id"],
-                "time": utc_iso(row["created_at"]),
-                "datacontenttype": "application/json",
-                "data": row["data"],
-            }
-            yield b"id: %d\nevent: %s\ndata: %s\n\n" % (
-                row["seq"],
-                row["type"].encode(),
-                orjson.dumps(event),
-            )
+            try:
+                chunk = _sse_event(row)
+            except POISON_ERRORS as exc:
+                # Skipped, not stopped at: a subscriber would otherwise never get past it.
+                skip_record("sse", row["seq"], exc)
+                continue
+            yield chunk
         if len(rows) == _SSE_BATCH:
             waiter.cancel()
             continue

@@ -15,10 +15,10 @@ from firehook.auth import Principal
 from firehook.context import Context, context_of
 from firehook.ids import is_uuid, new_id
 from firehook.store import tasks as store
-from gateway.access import authenticate, load_company, require_board
+from gateway.access import authenticate, load_company, require_board, task_visible
 from gateway.http import model_response, parse_body, validate
 from gateway.routing import Api, QueryParam
-from schemas.common import Role, RoutineStatus
+from schemas.common import RoutineStatus
 from schemas.errors import Conflict, NotFound, ValidationFailed
 from schemas.tasks import (
     InitParamsSchema,
@@ -39,13 +39,21 @@ def task_view(row: RowMapping) -> Task:
 
 
 async def load_task(conn: AsyncConnection, principal: Principal, task_id: str) -> RowMapping:
-    """The task, or 404 (also for another company's task)."""
+    """The task, or 404 (also for another company's task, or another collection's for a
+    collection-bound key)."""
     task = await store.get_task(conn, task_id) if is_uuid(task_id) else None
-    if task is None or (
-        principal.role is not Role.ADMIN and principal.company_id != task["company_id"]
-    ):
+    if task is None or not task_visible(principal, task):
         raise NotFound("task not found")
     return task
+
+
+def require_own_collection(principal: Principal, collection: str | None) -> None:
+    """A collection-bound key keeps its tasks in its collection."""
+    if principal.collection is not None and collection != principal.collection:
+        raise ValidationFailed(
+            f"collection: this key is bound to collection {principal.collection!r}",
+            {"collection": "must be the key's collection"},
+        )
 
 
 def _columns(body: TaskCreate | TaskPatch, *, exclude_unset: bool = False) -> dict[str, Any]:
@@ -83,9 +91,14 @@ async def create_task(request: Request) -> Response:
     principal = await authenticate(request)
     ctx = context_of(request)
     async with ctx.db.read() as conn:
-        company = await load_company(conn, principal, request.path_params["companyId"])
+        company = await load_company(
+            conn, principal, request.path_params["companyId"], collection_scoped=True
+        )
     require_board(principal)
     body = await parse_body(request, TaskCreate)
+    if principal.collection is not None and body.collection is None:
+        body = body.model_copy(update={"collection": principal.collection})
+    require_own_collection(principal, body.collection)
     now = ctx.clock()
     values = _columns(body) | {
         "id": new_id(),
@@ -117,15 +130,19 @@ async def list_tasks(request: Request) -> Response:
     principal = await authenticate(request)
     query = validate(TaskListQuery, dict(request.query_params))
     ctx = context_of(request)
+    collection = query.collection
+    if principal.collection is not None:
+        # A bound key lists its own collection; asking for another finds nothing.
+        collection = principal.collection if collection in (None, principal.collection) else None
     async with ctx.db.read() as conn:
-        company = await load_company(conn, principal, request.path_params["companyId"])
-        rows, total = await store.list_tasks(
-            conn,
-            company["id"],
-            collection=query.collection,
-            limit=query.limit,
-            offset=query.offset,
+        company = await load_company(
+            conn, principal, request.path_params["companyId"], collection_scoped=True
         )
+        rows, total = await store.list_tasks(
+            conn, company["id"], collection=collection, limit=query.limit, offset=query.offset
+        )
+        if principal.collection is not None and collection is None:
+            rows, total = [], 0
     page = TaskList(
         data=[task_view(row) for row in rows], total=total, limit=query.limit, offset=query.offset
     )
@@ -176,6 +193,8 @@ async def patch_task(request: Request) -> Response:
     async with ctx.db.write() as conn:
         task = await load_task(conn, principal, request.path_params["taskId"])
         changes = {name: value for name, value in changes.items() if task[name] != value}
+        if "collection" in changes:
+            require_own_collection(principal, changes["collection"])
         if "name" in changes or "collection" in changes:
             merged = dict(task) | changes
             await _require_unique_name(
@@ -214,6 +233,20 @@ async def delete_task(request: Request) -> Response:
             )
         await store.delete_task(conn, task["id"])
     return Response(status_code=204)
+
+
+async def require_unique_title_in_task(
+    conn: AsyncConnection, task_id: str | None, title: str, own_id: str
+) -> None:
+    """A task's routines have distinct titles: seed 000 addresses them by name within
+    (collection, task). Archived routines free their title."""
+    if task_id is None or not is_uuid(task_id):
+        return
+    existing = await store.find_routine_of_task(conn, task_id, title, lock=True)
+    if existing is not None and existing["id"] != own_id:
+        raise Conflict(
+            f"the task already has a routine named {title!r}", {"routineId": existing["id"]}
+        )
 
 
 async def routine_task_columns(

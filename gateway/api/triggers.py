@@ -249,12 +249,18 @@ async def delete_trigger(request: Request) -> Response:
         trigger, routine = await load_trigger(conn, principal, request.path_params["triggerId"])
         require_routine_manager(principal, routine)
         _require_mutable(routine)
-        await store.delete_trigger(conn, trigger["id"])
-        await store.refresh_routine_next_run(conn, routine["id"], ctx.clock())
-        if trigger["condition"] is not None:
-            await task_store.refresh_trigger_conditions(conn, routine["id"])
+        await remove_trigger(conn, ctx.clock(), trigger)
     trigger_changed(ctx, trigger["public_id"])
     return Response(status_code=204)
+
+
+async def remove_trigger(conn: AsyncConnection, now: datetime, trigger: RowMapping) -> None:
+    """Delete a trigger and update its routine's copies (next run, conditions). The caller
+    announces it (`trigger_changed`) once the transaction commits."""
+    await store.delete_trigger(conn, trigger["id"])
+    await store.refresh_routine_next_run(conn, trigger["routine_id"], now)
+    if trigger["condition"] is not None:
+        await task_store.refresh_trigger_conditions(conn, trigger["routine_id"])
 
 
 @api.operation(

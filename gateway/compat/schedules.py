@@ -27,7 +27,14 @@ from firehook.store import runs as run_store
 from firehook.store import stats as stats_store
 from firehook.store import task_schedules as store
 from firehook.store import tasks as task_store
-from gateway.access import authenticate, load_company, require_assignment, require_routine_manager
+from gateway.access import (
+    authenticate,
+    load_company,
+    require_assignment,
+    require_routine_manager,
+    routine_visible,
+    task_visible,
+)
 from gateway.api.routines import add_routine, change_routine
 from gateway.api.triggers import add_trigger, change_trigger
 from gateway.changes import routine_changed
@@ -146,9 +153,7 @@ async def _json_object(request: Request) -> dict[str, Any]:
 async def _load(conn: AsyncConnection, principal: Principal, schedule_id: str) -> RowMapping:
     """The schedule, or the seed's 404 (also for another company's, or an archived one)."""
     row = await store.get_task_schedule(conn, schedule_id) if is_uuid(schedule_id) else None
-    if row is None or (
-        principal.role is not Role.ADMIN and principal.company_id != row["company_id"]
-    ):
+    if row is None or not await routine_visible(conn, principal, row):
         raise _schedule_not_found()
     return row
 
@@ -158,7 +163,7 @@ async def _company_of(
 ) -> str | None:
     """The company named by `?companyId=` (checked), else the key's own company."""
     if company_id is not None:
-        return str((await load_company(conn, principal, company_id))["id"])
+        return str((await load_company(conn, principal, company_id, collection_scoped=True))["id"])
     if principal.role is Role.ADMIN:
         if required:
             raise ValidationFailed(
@@ -177,7 +182,7 @@ async def _workflow(
         raise _unknown_workflow()
     if company_id is not None and task["company_id"] != company_id:
         raise _unknown_workflow()
-    if principal.role is not Role.ADMIN and task["company_id"] != principal.company_id:
+    if not task_visible(principal, task):
         raise _unknown_workflow()
     return task
 
@@ -314,6 +319,7 @@ async def list_schedules(request: Request) -> Response:
                 enabled=query.enabled,
                 limit=query.limit,
                 offset=query.offset,
+                collection=principal.collection,
             )
         views = await _views(conn, rows)
     return model_response(WorkflowScheduleList(data=views, total=total))
