@@ -18,6 +18,7 @@ from schemas.common import SigningMode
 if TYPE_CHECKING:
     from firehook.crypto import SecretBox
     from firehook.store import Database
+    from schemas.signing import HmacConfig
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -98,10 +99,19 @@ def _parser() -> argparse.ArgumentParser:
     rotate.set_defaults(run=_run_keys_rotate_encryption)
 
     sign = sub.add_parser(
-        "sign", help="print a curl command that fires a webhook trigger, correctly signed"
+        "sign",
+        help="print a curl command that fires a webhook trigger, correctly signed",
+        description="Print a curl command that fires a webhook trigger, signed as the "
+        "trigger's signing mode expects. The discord and sendgrid presets sign with the "
+        "provider's private key, which Firehook never holds: they cannot be signed here.",
     )
     sign.add_argument("--trigger", required=True, metavar="PUBLIC_ID_OR_URL")
     sign.add_argument("--mode", required=True, choices=[mode.value for mode in SigningMode])
+    sign.add_argument(
+        "--hmac",
+        metavar="JSON",
+        help="the trigger's hmac configuration, for --mode custom_hmac ('@PATH' reads a file)",
+    )
     sign.add_argument("--secret", help="the trigger's secret; '-' reads it from standard input")
     body = sign.add_mutually_exclusive_group()
     body.add_argument("--body", default="{}", help="the request body, sent byte for byte")
@@ -368,7 +378,7 @@ def _run_sign(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
-    from gateway.signatures import sign_webhook
+    from gateway.providers import Inbound, sign_request
 
     secret = args.secret or ""
     if secret == "-":
@@ -389,16 +399,35 @@ def _run_sign(args: argparse.Namespace) -> int:
         base = args.url or settings.public_base_url or f"http://{settings.host}:{settings.port}"
         url = f"{base.rstrip('/')}/api/routine-triggers/public/{url}/fire"
     try:
-        headers = sign_webhook(args.mode, secret, body, time.time(), args.idempotency_key)
+        config = _hmac_config(args.hmac) if args.hmac else None
+        request = Inbound("POST", url, {}, body, args.content_type)
+        signed = sign_request(args.mode, secret, request, time.time(), args.idempotency_key, config)
     except ValueError as exc:
         print(f"firehook sign: {exc}", file=sys.stderr)
         return 2
-    headers = {"Content-Type": args.content_type} | headers
-    lines = [f"curl -sS -X POST {shlex.quote(url)}"]
+    if signed.body != body:
+        # The scheme carries its proof in the body (Mailgun, Linear, Microsoft Graph).
+        data = signed.body.decode("utf-8", "surrogateescape")
+    headers = {"Content-Type": args.content_type} | signed.headers
+    lines = [f"curl -sS -X POST {shlex.quote(signed.url)}"]
     lines += [f"-H {shlex.quote(f'{name}: {value}')}" for name, value in headers.items()]
     lines.append(f"--data-binary {shlex.quote(data)}")
     print(" \\\n  ".join(lines))
     return 0
+
+
+def _hmac_config(text: str) -> HmacConfig:
+    from pathlib import Path
+
+    from pydantic import ValidationError
+
+    from schemas.signing import HmacConfig
+
+    raw = Path(text[1:]).read_text() if text.startswith("@") else text
+    try:
+        return HmacConfig.model_validate_json(raw)
+    except ValidationError as exc:
+        raise ValueError(f"--hmac: {exc.errors()[0]['msg']}") from None
 
 
 def _run_validate(args: argparse.Namespace) -> int:

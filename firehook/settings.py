@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     # Nesting allowed in any JSON value a client sends (payload, output, ...).
     json_max_depth: int = Field(default=DEFAULT_MAX_DEPTH, ge=1, le=MAX_DEPTH_LIMIT)
     trigger_cache_ttl_sec: float = Field(default=2.0, ge=0)
+    # The delivery inspector: deliveries kept a trigger (0: none), body bytes kept each.
+    webhook_deliveries_kept: int = Field(default=100, ge=0, le=10_000)
+    webhook_delivery_body_bytes: int = Field(default=8192, ge=0, le=1024 * 1024)
 
     kafka_bootstrap_servers: str | None = None
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"

@@ -10,8 +10,18 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
 from firehook.context import Context
-from gateway import console, health, webhooks
-from gateway.api import chains, companies, routines, runs, scheduling, stats, tasks, triggers
+from gateway import console, health, inbound, webhooks
+from gateway.api import (
+    chains,
+    companies,
+    deliveries,
+    routines,
+    runs,
+    scheduling,
+    stats,
+    tasks,
+    triggers,
+)
 from gateway.compat import mise, schedules
 from gateway.compat import scheduler as scheduler_compat
 from gateway.http import EXCEPTION_HANDLERS
@@ -22,6 +32,7 @@ VERSION = "0.1.0"
 MANAGEMENT_APIS: tuple[Api, ...] = (
     # First: routes are matched in order, and the webhook endpoint is the hot path.
     webhooks.api,
+    inbound.api,
     companies.api,
     routines.api,
     triggers.api,
@@ -33,6 +44,7 @@ MANAGEMENT_APIS: tuple[Api, ...] = (
     mise.api,
     schedules.api,
     scheduler_compat.api,
+    deliveries.api,
 )
 
 

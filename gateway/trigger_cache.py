@@ -24,6 +24,7 @@ from firehook.store import Database
 from firehook.store import routines as store
 from schemas.common import RoutineStatus, TriggerKind
 from schemas.errors import Unavailable
+from schemas.signing import HmacConfig
 
 log = structlog.get_logger("firehook.gateway")
 
@@ -51,6 +52,7 @@ class WebhookTrigger:
     secret: str = field(repr=False)
     previous_secret: str | None = field(default=None, repr=False)
     previous_secret_expires_at: datetime | None = None
+    signing_config: HmacConfig | None = None
 
     @property
     def firing(self) -> bool:
@@ -187,7 +189,19 @@ class TriggerCache:
             secret=secret,
             previous_secret=previous,
             previous_secret_expires_at=trigger["previous_secret_expires_at"],
+            signing_config=_signing_config(trigger["signing_config"]),
         )
+
+
+def _signing_config(stored: object) -> HmacConfig | None:
+    # Validated when saved; a row that no longer validates verifies nothing (fails closed).
+    if stored is None:
+        return None
+    try:
+        return HmacConfig.model_validate(stored)
+    except ValueError:
+        log.error("webhook signing configuration cannot be read")
+        return None
 
 
 def trigger_cache_of(ctx: Context) -> TriggerCache:

@@ -141,6 +141,7 @@ def trigger_view(
         replay_window_sec=row["replay_window_sec"],
         max_body_bytes=row["max_body_bytes"],
         rate_limit_per_minute=row["rate_limit_per_minute"],
+        hmac=row.get("signing_config"),
         secret=secret,
         next_run_at=row["next_run_at"] if firing else None,
         last_fired_at=row["last_fired_at"],

@@ -38,13 +38,16 @@ from firehook.metrics import FIRES_ACCEPTED, FIRES_RECEIVED, FIRES_REJECTED
 from firehook.store import Database
 from firehook.store import runs as run_store
 from gateway.api.runs import REPLAYED
-from gateway.http import model_response, refused_json
+from gateway.deliveries import Received, note_delivery
+from gateway.http import error_response, model_response, refused_json
+from gateway.inbound import inbound_of, query_handshake, signed_handshake
+from gateway.providers import payload_body, verify_request
 from gateway.ratelimit import Network, TokenBuckets, client_address, retry_after_seconds
 from gateway.routing import Api
-from gateway.signatures import SignatureError, Verified, verify_webhook
+from gateway.signatures import SignatureError, Verified
 from gateway.trigger_cache import TriggerCache, WebhookTrigger, trigger_cache_of
 from schemas.bounded_json import DEFAULT_MAX_DEPTH, UnstorableJson, check_json, parse_json
-from schemas.common import RunSource
+from schemas.common import RunSource, SigningMode
 from schemas.errors import (
     Conflict,
     ErrorCode,
@@ -70,6 +73,7 @@ _MAX_FORM_FIELDS: Final = 1000
 # Enough digits for any real Content-Length; more would only make int() slow.
 _MAX_LENGTH_DIGITS: Final = 18
 _PUBLIC_ID: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
+PUBLIC_ID_PATTERN: Final = _PUBLIC_ID
 _REPLAYED_SIGNATURE: Final = "this signed request was already received"
 _JSON: Final = "json"
 _FORM: Final = "form"
@@ -85,6 +89,7 @@ def _header(name: str, description: str) -> dict[str, Any]:
     return {"name": name, "in": "header", "schema": {"type": "string"}, "description": description}
 
 
+_GENERIC_MODES = {"bearer", "hmac_sha256", "standard_webhooks", "github", "stripe", "slack", "none"}
 WEBHOOK_HEADERS = (
     _header(
         "Idempotency-Key",
@@ -136,7 +141,10 @@ WEBHOOK_HEADERS = (
         "(told only after authentication). 413: body over the limit (1 MiB by default). 415: "
         "neither JSON nor a form. 429: over the trigger's or the client's rate (Retry-After). "
         "503: the fire could not be made durable; nothing was applied. signingMode none "
-        "checks nothing: anyone with the URL may fire."
+        "checks nothing: anyone with the URL may fire. The parameters below are the headers "
+        "of the generic modes; each provider preset ("
+        + ", ".join(mode.value for mode in SigningMode if mode.value not in _GENERIC_MODES)
+        + ") reads the headers its provider sends, as docs/webhooks.md lists."
     ),
     parameters=WEBHOOK_HEADERS,
     request_body={
@@ -154,10 +162,13 @@ WEBHOOK_HEADERS = (
 async def fire_webhook(request: Request) -> Response:
     _RECEIVED.inc()
     try:
-        return await _fire(request)
+        response = await _fire(request)
     except FirehookError as error:
         _REJECTED[error.code].inc()
+        note_delivery(request, error_response(error))
         raise
+    note_delivery(request, response)
+    return response
 
 
 async def _fire(request: Request) -> Response:
@@ -171,22 +182,32 @@ async def _fire(request: Request) -> Response:
     trigger = await ingest.triggers.get(public_id) if _PUBLIC_ID.fullmatch(public_id) else None
     if trigger is None:
         raise NotFound("webhook trigger not found")
+    received = request.state.webhook_received = Received.of(trigger)
+    if (handshake := query_handshake(trigger, request)) is not None:
+        return handshake
     media = _media_kind(request.headers.get("content-type"))
     body = await read_body(request, trigger.max_body_bytes or ctx.settings.webhook_max_body_bytes)
     now = ctx.clock()
+    secrets = received.secrets = trigger.secrets_at(now)
+    received.body = body
     try:
-        verified = verify_webhook(
+        verified = verify_request(
             trigger.signing_mode,
-            trigger.secrets_at(now),
-            request.headers,
-            body,
+            secrets,
+            inbound_of(ctx, request, trigger, body),
             trigger.replay_window_sec,
             now.timestamp(),
+            trigger.signing_config,
         )
     except SignatureError as exc:
         # The reason goes to the log only: the sender gets the same 401 whatever failed.
         log.debug("webhook not authenticated", trigger_id=trigger.trigger_id, reason=exc.reason)
+        received.failed_check = exc.reason
         raise Unauthorized("webhook authentication failed") from None
+    if verified.secret_index is not None and (
+        handshake := signed_handshake(trigger, request, body, secrets[verified.secret_index])
+    ):
+        return handshake
     if not trigger.enabled:
         raise Conflict("trigger is disabled")
     if not trigger.firing:
@@ -194,7 +215,9 @@ async def _fire(request: Request) -> Response:
     wait = _take_trigger_token(ingest, trigger)
     if wait:
         raise RateLimited(retry_after_seconds(wait))
-    payload = parse_payload(media, body, ctx.settings.json_max_depth)
+    payload = parse_payload(
+        media, payload_body(trigger.signing_mode, body), ctx.settings.json_max_depth
+    )
     key, replay_conflict = idempotency_key(request.headers, verified)
     fire_id = new_id()
     run_id = run_id_for(trigger.routine_id, key if key is not None else f"fire:{fire_id}")

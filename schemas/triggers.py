@@ -19,6 +19,7 @@ from schemas.common import (
     refuse_null,
 )
 from schemas.conditions import Condition, ConditionView
+from schemas.signing import HmacConfig
 
 REPLAY_WINDOW_MIN = 30
 REPLAY_WINDOW_MAX = 86_400
@@ -126,6 +127,15 @@ class WebhookTriggerCreate(ApiModel):
     secret: str | None = Field(default=None, max_length=1024)
     max_body_bytes: int | None = Field(default=None, ge=1, le=MAX_BODY_BYTES_LIMIT)
     rate_limit_per_minute: int | None = Field(default=None, ge=1, le=1_000_000)
+    hmac: HmacConfig | None = Field(
+        default=None, description="Required for, and only for, signingMode custom_hmac."
+    )
+
+    @model_validator(mode="after")
+    def _hmac_with_its_mode(self) -> Self:
+        if (self.signing_mode == SigningMode.CUSTOM_HMAC) != (self.hmac is not None):
+            raise ValueError("hmac is required for, and only for, signingMode custom_hmac")
+        return self
 
 
 class ApiTriggerCreate(ApiModel):
@@ -154,6 +164,7 @@ class TriggerPatch(_ScheduleFields):
     replay_window_sec: int | None = Field(default=None, ge=REPLAY_WINDOW_MIN, le=REPLAY_WINDOW_MAX)
     max_body_bytes: int | None = Field(default=None, ge=1, le=MAX_BODY_BYTES_LIMIT)
     rate_limit_per_minute: int | None = Field(default=None, ge=1, le=1_000_000)
+    hmac: HmacConfig | None = None
 
     model_config = ConfigDict(json_schema_extra=null_refused_in_schema(_NOT_NULL))
 
@@ -196,6 +207,9 @@ class Trigger(ResponseModel):
     replay_window_sec: int | None = None
     max_body_bytes: int | None = None
     rate_limit_per_minute: int | None = None
+    hmac: dict[str, Any] | None = Field(
+        default=None, description="The custom_hmac configuration, when signingMode is custom_hmac."
+    )
     secret: str | None = Field(
         default=None, description="Only in the responses of create and rotate-secret."
     )

@@ -183,6 +183,8 @@ triggers = Table(
     _created(),
     Column("updated_at", UtcDateTime(), nullable=False),
     Column("condition", Json, nullable=True),
+    # The custom_hmac mode's configuration (schemas.signing.HmacConfig).
+    Column("signing_config", Json, nullable=True),
     Index(None, "routine_id"),
     Index(None, "next_run_at"),
 )
@@ -299,4 +301,29 @@ chain_edges = Table(
     Index(None, "from_routine_id"),
     Index(None, "chain_id"),
     Index(None, "company_id"),
+)
+
+# The last deliveries of each webhook trigger, for the inspector: headers redacted,
+# body truncated, trimmed to `webhook_deliveries_kept` a trigger.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("trigger_id", Id, ForeignKey("triggers.id", ondelete="CASCADE"), nullable=False),
+    Column("routine_id", Id, nullable=False),
+    Column("company_id", Id, nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
+    Column("method", String(8), nullable=False),
+    Column("query", String(2000), nullable=True),
+    Column("headers", Json, nullable=False),
+    Column("body", Text, nullable=True),
+    Column("body_size", Integer, nullable=False),
+    Column("body_truncated", Boolean, nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("failed_check", String(300), nullable=True),
+    Column("answer", Json, nullable=True),
+    Column("run_id", Id, nullable=True),
+    Column("idempotency_key", String(300), nullable=True),
+    Index(None, "trigger_id", "received_at"),
 )

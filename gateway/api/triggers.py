@@ -19,8 +19,8 @@ from firehook.store import tasks as task_store
 from gateway.access import authenticate, load_routine, load_trigger, require_routine_manager
 from gateway.changes import trigger_changed
 from gateway.http import model_response, parse_body, read_json, validate
+from gateway.providers import generate_secret, validate_user_secret
 from gateway.routing import Api, links_to
-from gateway.signatures import generate_secret, validate_user_secret
 from gateway.views import trigger_view
 from scheduler import next_run_for_trigger
 from schemas.common import RoutineStatus, SigningMode, TriggerKind
@@ -41,7 +41,13 @@ api = Api()
 _create_adapter: TypeAdapter[Any] = TypeAdapter(TriggerCreate)
 
 _SCHEDULE_FIELDS = {"cron_expression", "timezone", "cadence", "every", "at", "jitter_sec"}
-_WEBHOOK_FIELDS = {"signing_mode", "replay_window_sec", "max_body_bytes", "rate_limit_per_minute"}
+_WEBHOOK_FIELDS = {
+    "signing_mode",
+    "replay_window_sec",
+    "max_body_bytes",
+    "rate_limit_per_minute",
+    "hmac",
+}
 _SCHEDULE_SHAPES = {"cron_expression", "cadence", "every", "at"}
 
 
@@ -51,9 +57,10 @@ def _require_mutable(routine: RowMapping) -> None:
 
 
 def _secret_for(mode: SigningMode, given: str | None) -> str:
-    if given is None:
-        return generate_secret(mode.value)
     try:
+        if given is None:
+            # A public-key preset has no secret to make: the user must give the key.
+            return generate_secret(mode.value)
         validate_user_secret(mode.value, given)
     except ValueError as exc:
         raise ValidationFailed(f"secret: {exc}", {"secret": str(exc)}) from None
@@ -145,6 +152,7 @@ async def add_trigger(
             "replay_window_sec": body.replay_window_sec,
             "max_body_bytes": body.max_body_bytes,
             "rate_limit_per_minute": body.rate_limit_per_minute,
+            "signing_config": body.hmac.model_dump(mode="json") if body.hmac else None,
             "secret_enc": ctx.secrets.encrypt(secret, trigger_id.encode()),
             "last_rotated_at": now,
         }
@@ -224,6 +232,8 @@ def _trigger_changes(trigger: RowMapping, body: TriggerPatch) -> dict[str, Any]:
         if isinstance(value, Condition):
             value = value.model_dump(mode="json")
         changes[name] = value.value if isinstance(value, SigningMode) else value
+    if kind is TriggerKind.WEBHOOK:
+        _signing_config_change(trigger, changes)
     if kind is TriggerKind.SCHEDULE and given & (_SCHEDULE_SHAPES | {"timezone"}):
         if given & _SCHEDULE_SHAPES:
             changes |= _schedule_columns(body)
@@ -232,6 +242,23 @@ def _trigger_changes(trigger: RowMapping, body: TriggerPatch) -> dict[str, Any]:
         else:
             changes["timezone"] = body.timezone or "UTC"
     return {name: value for name, value in changes.items() if trigger[name] != value}
+
+
+def _signing_config_change(trigger: RowMapping, changes: dict[str, Any]) -> None:
+    """Turn a patch's `hmac` into its column; custom_hmac needs one, other modes none."""
+    mode = changes.get("signing_mode", trigger["signing_mode"])
+    if "hmac" in changes:
+        config = changes.pop("hmac")
+        changes["signing_config"] = config.model_dump(mode="json") if config else None
+    config_after = changes.get("signing_config", trigger["signing_config"])
+    if mode == SigningMode.CUSTOM_HMAC and config_after is None:
+        raise ValidationFailed("hmac: required for signingMode custom_hmac", {"hmac": "required"})
+    if mode != SigningMode.CUSTOM_HMAC and config_after is not None:
+        if changes.get("signing_config") is not None:
+            raise ValidationFailed(
+                "hmac: only for signingMode custom_hmac", {"hmac": "not allowed"}
+            )
+        changes["signing_config"] = None
 
 
 @api.operation(

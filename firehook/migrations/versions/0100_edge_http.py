@@ -1,7 +1,7 @@
 """api key prefix, shown in key listings
 
 Revision ID: edge_http
-Revises: 0005
+Revises: 0006
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "edge_http"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
