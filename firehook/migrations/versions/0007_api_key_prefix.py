@@ -1,6 +1,6 @@
 """api key prefix, shown in key listings
 
-Revision ID: edge_http
+Revision ID: 0007
 Revises: 0006
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "edge_http"
+revision = "0007"
 down_revision = "0006"
 branch_labels = None
 depends_on = None
