@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from schemas.common import Role
 
 API_KEY_PREFIX = "fhk_"
+# Stored and listed: the marker and 8 random characters, about 48 of the key's 256 bits.
+_SHOWN_CHARACTERS = len(API_KEY_PREFIX) + 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,3 +34,31 @@ def generate_api_key() -> str:
 def hash_api_key(key: str) -> str:
     """SHA-256 hex digest; the keys are random, so a slow hash would add nothing."""
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def shown_prefix(key: str) -> str:
+    """The start of a key that listings show, so an operator can tell keys apart."""
+    return key[:_SHOWN_CHARACTERS]
+
+
+@dataclass
+class KeyUseThrottle:
+    """Which uses of a key to record: at most one a minute per key, so `lastUsedAt` stays
+    roughly current without a write per request."""
+
+    every: timedelta = timedelta(minutes=1)
+    _recorded: dict[str, datetime] = field(default_factory=dict)
+
+    def due(self, key_id: str, stored: datetime | None, now: datetime) -> bool:
+        """True when this use should be written; the caller then writes it."""
+        last = max((t for t in (stored, self._recorded.get(key_id)) if t is not None), default=None)
+        if last is not None and now - last < self.every:
+            return False
+        if len(self._recorded) >= _REMEMBERED_KEYS:
+            # What is forgotten is only a throttle; the stored time still holds writes back.
+            self._recorded.clear()
+        self._recorded[key_id] = now
+        return True
+
+
+_REMEMBERED_KEYS = 10_000

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from firehook.auth import generate_api_key, hash_api_key
+from firehook.auth import generate_api_key, hash_api_key, shown_prefix
 from firehook.ids import new_id
 from firehook.store import Database, accounts
 from schemas.common import Role
@@ -49,6 +49,7 @@ async def issue_api_key(
             agent_id=agent_id,
             name=name,
             key_hash=hash_api_key(key),
+            prefix=shown_prefix(key),
             now=datetime.now(UTC),
             collection=collection,
         )

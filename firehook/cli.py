@@ -81,6 +81,12 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--name")
     create.add_argument("--collection", help="bind the key to one collection of tasks (seed 000)")
     create.set_defaults(run=_run_keys_create)
+    listing = keys_sub.add_parser("list", help="list API keys: prefix, role, last use (no keys)")
+    listing.add_argument("--company", help="only this company's keys (default: every key)")
+    listing.set_defaults(run=_run_keys_list)
+    revoke = keys_sub.add_parser("revoke", help="revoke an API key; refused from then on")
+    revoke.add_argument("key_id", metavar="KEY_ID")
+    revoke.set_defaults(run=_run_keys_revoke)
     generate = keys_sub.add_parser(
         "generate-encryption-key", help="print a new value for FIREHOOK_SECRET_KEY"
     )
@@ -132,10 +138,9 @@ def _settings(**overrides: object) -> Settings:
 
 
 def _run_dev(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from firehook.logging import configure_logging
     from firehook.roles import build_dev_app, prepare_dev_store
+    from firehook.server import serve
 
     settings = _settings(
         host=args.host,
@@ -149,15 +154,13 @@ def _run_dev(args: argparse.Namespace) -> int:
     if settings.console_enabled:
         print(f"Firehook console: http://{settings.host}:{settings.port}/ui/", flush=True)
     _tune_gc()
-    uvicorn.run(
+    started = serve(
         app,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
+        settings,
         lifespan="on",
         timeout_graceful_shutdown=settings.shutdown_timeout_sec // 2,
     )
-    return 0
+    return 0 if started else 1
 
 
 def _tune_gc() -> None:
@@ -180,11 +183,10 @@ _ROLE_HELP = {
 
 
 def _run_role(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from firehook.keyring import MissingSecretKey
     from firehook.logging import configure_logging
     from firehook.roles import build_role_app
+    from firehook.server import serve
 
     settings = _settings(host=args.host, port=args.port)
     # Production logs are JSON lines, unless FIREHOOK_LOG_FORMAT asks otherwise.
@@ -198,16 +200,14 @@ def _run_role(args: argparse.Namespace) -> int:
     _tune_gc()
     # uvicorn stops accepting on SIGTERM, finishes requests in hand, then runs the
     # lifespan shutdown that drains the role's services.
-    uvicorn.run(
+    started = serve(
         app,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
+        settings,
         lifespan="on",
         access_log=False,
         timeout_graceful_shutdown=settings.shutdown_timeout_sec // 2,
     )
-    return 0
+    return 0 if started else 1
 
 
 def _run_migrate(_args: argparse.Namespace) -> int:
@@ -245,6 +245,61 @@ def _run_keys_create(args: argparse.Namespace) -> int:
         print(f"firehook keys create: {exc}", file=sys.stderr)
         return 2
     print(key)
+    return 0
+
+
+_KEY_COLUMNS = (
+    "id",
+    "prefix",
+    "role",
+    "company_id",
+    "agent_id",
+    "collection",
+    "name",
+    "created_at",
+)
+_KEY_TIMES = ("last_used_at", "revoked_at")
+
+
+def _run_keys_list(args: argparse.Namespace) -> int:
+    from firehook.store import Database, accounts
+
+    async def listed() -> list[dict[str, object]]:
+        db = Database(Settings().database_url)
+        try:
+            async with db.read() as conn:
+                rows, _ = await accounts.list_api_keys(conn, args.company, limit=None)
+        finally:
+            await db.close()
+        return [dict(row) for row in rows]
+
+    print("\t".join((*_KEY_COLUMNS, *_KEY_TIMES)))
+    for row in asyncio.run(listed()):
+        cells = [row[name] for name in (*_KEY_COLUMNS, *_KEY_TIMES)]
+        print("\t".join("-" if cell is None else str(cell) for cell in cells))
+    return 0
+
+
+def _run_keys_revoke(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from firehook.store import Database, accounts
+
+    async def revoke() -> bool:
+        db = Database(Settings().database_url)
+        try:
+            async with db.write() as conn:
+                if await accounts.get_api_key(conn, args.key_id) is None:
+                    return False
+                await accounts.revoke_api_key(conn, args.key_id, datetime.now(UTC))
+        finally:
+            await db.close()
+        return True
+
+    if not asyncio.run(revoke()):
+        print(f"firehook keys revoke: no API key {args.key_id}", file=sys.stderr)
+        return 1
+    print(f"revoked {args.key_id}")
     return 0
 
 

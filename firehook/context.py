@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from firehook.auth import KeyUseThrottle
 from firehook.bus import Bus
 from firehook.crypto import SecretBox
 from firehook.settings import Settings
@@ -38,6 +39,7 @@ class Context:
     schedules_changed: Signal = field(default_factory=Signal)
     readiness_probes: dict[str, Callable[[], Awaitable[bool]]] = field(default_factory=dict)
     services: dict[str, Any] = field(default_factory=dict)
+    key_use: KeyUseThrottle = field(default_factory=KeyUseThrottle)
 
     def public_url(self, public_id: str) -> str:
         """The URL external systems POST webhooks to."""

@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     public_base_url: str | None = None
+    # Limits at the HTTP edge of every role (docs/production.md).
+    http_max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    http_header_timeout_sec: float = Field(default=10.0, gt=0)
+    http_body_timeout_sec: float = Field(default=30.0, gt=0)
+    http_keepalive_timeout_sec: float = Field(default=5.0, gt=0)
+    http_max_connections: int = Field(default=1000, ge=1)
     # The web console at /ui/ of every role that serves the API.
     console_enabled: bool = True
     log_format: Literal["console", "json"] = "console"

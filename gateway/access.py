@@ -7,12 +7,16 @@ to them: anything else is 404 to it too, on every surface.
 
 from __future__ import annotations
 
+from datetime import datetime
+
+import structlog
 from sqlalchemy.engine import RowMapping
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 
 from firehook.auth import Principal, hash_api_key
-from firehook.context import context_of
+from firehook.context import Context, context_of
 from firehook.ids import is_uuid
 from firehook.store import accounts, routines, tasks
 from schemas.common import Role
@@ -22,6 +26,7 @@ from schemas.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
 ROUTINE_NOT_FOUND = "Routine not found"
 TRIGGER_NOT_FOUND = "Routine trigger not found"
 RUN_NOT_FOUND = "Run not found"
+log = structlog.get_logger("firehook.gateway")
 
 
 async def authenticate(request: Request) -> Principal:
@@ -31,10 +36,14 @@ async def authenticate(request: Request) -> Principal:
     if scheme.lower() != "bearer" or not key.strip():
         raise Unauthorized()
     ctx = context_of(request)
+    # Read on every request, never cached: a revoked key is refused at once by every process.
     async with ctx.db.read() as conn:
         row = await accounts.find_api_key(conn, hash_api_key(key.strip()))
     if row is None:
         raise Unauthorized("invalid API key")
+    now = ctx.clock()
+    if ctx.key_use.due(row["id"], row["last_used_at"], now):
+        await _record_use(ctx, row["id"], now)
     return Principal(
         key_id=row["id"],
         role=Role(row["role"]),
@@ -42,6 +51,15 @@ async def authenticate(request: Request) -> Principal:
         agent_id=row["agent_id"],
         collection=row["collection"],
     )
+
+
+async def _record_use(ctx: Context, key_id: str, now: datetime) -> None:
+    try:
+        async with ctx.db.write() as conn:
+            await accounts.record_api_key_use(conn, {key_id: now})
+    except SQLAlchemyError as exc:
+        # `lastUsedAt` is informational: the request goes on without it.
+        log.warning("could not record an API key's use", key_id=key_id, error=type(exc).__name__)
 
 
 def require_company(principal: Principal, company_id: str) -> None:

@@ -19,12 +19,38 @@ _REASONS = {
     403: "Forbidden",
     404: "Not found",
     409: "Conflict with the resource's state",
+    408: "The request body did not arrive within the body timeout (the connection is closed)",
     413: "Body too large",
     415: "Unsupported media type",
     422: "Well-formed but meaningless",
     429: "Rate limited",
-    500: "Unexpected error (code INTERNAL); the body holds only a request id",
-    503: "Unavailable; retry later",
+    431: "Request headers over the size limit (the connection is closed)",
+    500: "Unexpected error: nothing of it is told but a request id, to find it in the log",
+    503: "Unavailable: nothing was applied and a retry can succeed (store or broker "
+    "unreachable, or too many connections); see Retry-After",
+}
+_INTERNAL = {
+    "type": "object",
+    "required": ["error", "code", "details"],
+    "properties": {
+        "error": {"type": "string"},
+        "code": {"const": "INTERNAL"},
+        "details": {
+            "type": "object",
+            "required": ["requestId"],
+            "properties": {"requestId": {"type": "string"}},
+        },
+    },
+}
+_REPLAYED = {
+    "description": "Set on the answer to a repeated idempotency key",
+    "schema": {"const": "true"},
+}
+_RETRY_AFTER = {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}}
+
+_TOTAL_COUNT = {
+    "description": "How many items match in all, across every page",
+    "schema": {"type": "integer", "minimum": 0},
 }
 
 
@@ -46,11 +72,33 @@ def _add_schema(components: dict[str, Any], model: Any, mode: str) -> dict[str, 
     return {"$ref": _REF.format(model=name)}
 
 
+def _errors_of(op: Operation, *, has_body: bool) -> list[int]:
+    """What the operation answers besides success, including what the server's edge does."""
+    statuses = set(op.errors) | {431, 500}
+    if op.auth == "bearer":
+        # The key is looked up in the store, which may be unreachable.
+        statuses |= {401, 503}
+    if has_body:
+        statuses.add(408)
+    return sorted(statuses)
+
+
+def _error_response(status: int) -> dict[str, Any]:
+    model = "InternalError" if status == 500 else "Error"
+    response: dict[str, Any] = {
+        "description": _REASONS[status],
+        "content": {"application/json": {"schema": {"$ref": _REF.format(model=model)}}},
+    }
+    if status in (429, 503):
+        response["headers"] = {"Retry-After": _RETRY_AFTER}
+    return response
+
+
 def openapi_document(
     operations: Iterable[Operation], *, title: str, version: str
 ) -> dict[str, Any]:
     """Build the document for the given operations."""
-    components: dict[str, Any] = {"Error": error_json_schema()}
+    components: dict[str, Any] = {"Error": error_json_schema(), "InternalError": _INTERNAL}
     paths: dict[str, dict[str, Any]] = {}
     for op in operations:
         entry: dict[str, Any] = {
@@ -73,9 +121,14 @@ def openapi_document(
             ],
             "responses": {},
         }
-        if op.request is not None:
+        entry["parameters"] += list(op.parameters)
+        if op.description:
+            entry["description"] = op.description
+        if op.request_body is not None:
+            entry["requestBody"] = op.request_body
+        elif op.request is not None:
             entry["requestBody"] = {
-                "required": True,
+                "required": not op.request_optional,
                 "content": {
                     "application/json": {
                         "schema": _add_schema(components, op.request, "validation")
@@ -83,13 +136,7 @@ def openapi_document(
                 },
             }
         success: dict[str, Any] = {"description": "Success"}
-        if isinstance(op.response, type) and issubclass(op.response, BaseModel):
-            success["content"] = {
-                "application/json": {
-                    "schema": _add_schema(components, op.response, "serialization")
-                }
-            }
-        elif get_origin(op.response) is list:
+        if get_origin(op.response) is list:
             (item,) = get_args(op.response)
             success["content"] = {
                 "application/json": {
@@ -99,22 +146,29 @@ def openapi_document(
                     }
                 }
             }
-            success["headers"] = {
-                "X-Total-Count": {
-                    "description": "Items in the whole collection, across pages",
-                    "schema": {"type": "integer", "minimum": 0},
+            success["headers"] = {"X-Total-Count": _TOTAL_COUNT}
+        elif isinstance(op.response, type) and issubclass(op.response, BaseModel):
+            success["content"] = {
+                "application/json": {
+                    "schema": _add_schema(components, op.response, "serialization")
                 }
             }
+        if op.links:
+            success["links"] = op.links
         entry["responses"][str(op.status)] = success
+        if op.replayable:
+            # A repeated idempotency key answers the original run with the same status, as
+            # Paperclip does; only the header tells it apart.
+            success["description"] += (
+                "; a repeated idempotency key answers the original run, "
+                "with Idempotent-Replayed: true"
+            )
+            success["headers"] = success.get("headers", {}) | {"Idempotent-Replayed": _REPLAYED}
         entry["responses"].update(op.extra_responses)
-        # Any operation can meet an unexpected error.
-        for status in (*op.errors, 500):
-            entry["responses"][str(status)] = {
-                "description": _REASONS[status],
-                "content": {"application/json": {"schema": {"$ref": _REF.format(model="Error")}}},
-            }
-        if op.auth == "bearer":
-            entry["security"] = [{"bearerAuth": []}]
+        for status in _errors_of(op, has_body="requestBody" in entry):
+            entry["responses"][str(status)] = _error_response(status)
+        # No API key for the operations without bearer auth (webhooks bring their own).
+        entry["security"] = [{"bearerAuth": []}] if op.auth == "bearer" else []
         paths.setdefault(op.path, {})[op.method.lower()] = entry
     return {
         "openapi": "3.1.0",

@@ -6,8 +6,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -35,13 +34,35 @@ class Operation:
     tag: str
     handler: Handler
     request: Any = None
-    # A model, or `list[Model]` for a collection (a bare array with X-Total-Count).
-    response: type[BaseModel] | Any = None
+    # The body may be left out altogether (then it is read as `{}`).
+    request_optional: bool = False
+    # A model, or list[Model] for a bare array with its total in X-Total-Count.
+    response: Any = None
     status: int = 200
     query: Sequence[QueryParam] = ()
     auth: str | None = "bearer"
     errors: Sequence[int] = (400, 401, 404)
     extra_responses: dict[str, Any] = field(default_factory=dict)
+    # A repeated idempotency key answers 200 with the original body and Idempotent-Replayed.
+    replayable: bool = False
+    description: str = ""
+    # OpenAPI parameter objects beyond path and query (headers a client may send).
+    parameters: Sequence[dict[str, Any]] = ()
+    # An OpenAPI requestBody written out, for bodies no one model describes.
+    request_body: dict[str, Any] | None = None
+    # OpenAPI links of the success answer: where the resource it made can be used next.
+    links: dict[str, Any] = field(default_factory=dict)
+
+
+def links_to(parameter: str, pointer: str, *operation_ids: str) -> dict[str, Any]:
+    """OpenAPI links passing the answer's `pointer` (a JSON pointer) as `parameter`."""
+    return {
+        operation_id: {
+            "operationId": operation_id,
+            "parameters": {parameter: f"$response.body#{pointer}"},
+        }
+        for operation_id in operation_ids
+    }
 
 
 class Api:
@@ -74,6 +95,9 @@ def _guarded(handler: Handler) -> Handler:
             return await handler(request)
         except FirehookError as error:
             return error_response(error)
+        except ClientDisconnect:
+            # The client left, or the server's edge cut off a stalled body: nobody hears this.
+            return Response(status_code=400)
         except Exception as exc:
             return await on_unexpected_error(request, exc)
 

@@ -51,7 +51,7 @@ from gateway.signatures import SignatureError, Verified
 from gateway.trigger_cache import TriggerCache, WebhookTrigger, trigger_cache_of
 from gateway.views import received_view, run_view
 from schemas.bounded_json import DEFAULT_MAX_DEPTH, UnstorableJson, check_json, parse_json
-from schemas.common import RunSource, TriggerKind
+from schemas.common import RunSource, SigningMode, TriggerKind
 from schemas.errors import (
     Conflict,
     ErrorCode,
@@ -89,16 +89,79 @@ _REJECTED = {
 }
 
 
+def _header(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "header", "schema": {"type": "string"}, "description": description}
+
+
+_GENERIC_MODES = {"bearer", "hmac_sha256", "standard_webhooks", "github", "stripe", "slack", "none"}
+WEBHOOK_HEADERS = (
+    _header(
+        "Idempotency-Key",
+        "Deduplicates fires of this routine; takes precedence over a provider's delivery id.",
+    ),
+    _header("Authorization", "signingMode bearer: `Bearer <webhookSecret>`."),
+    _header(
+        "X-Firehook-Signature",
+        "signingMode hmac_sha256: hex HMAC-SHA256 of `<timestamp>.<body>`, optionally "
+        "prefixed `sha256=` (X-Paperclip-Signature is accepted as well).",
+    ),
+    _header(
+        "X-Firehook-Timestamp",
+        "signingMode hmac_sha256: Unix time of signing, in seconds or milliseconds "
+        "(X-Paperclip-Timestamp is accepted as well).",
+    ),
+    _header("webhook-id", "signingMode standard_webhooks: the message id (the delivery id)."),
+    _header("webhook-timestamp", "signingMode standard_webhooks: Unix time of signing."),
+    _header(
+        "webhook-signature",
+        "signingMode standard_webhooks: space-separated `v1,<base64 HMAC-SHA256>` entries.",
+    ),
+    _header("X-Hub-Signature-256", "signingMode github: `sha256=<hex HMAC-SHA256 of the body>`."),
+    _header("X-GitHub-Delivery", "signingMode github: the delivery id."),
+    _header("Stripe-Signature", "signingMode stripe: `t=<timestamp>,v1=<hex HMAC-SHA256>`."),
+    _header("X-Slack-Signature", "signingMode slack: `v0=<hex HMAC-SHA256>`."),
+    _header("X-Slack-Request-Timestamp", "signingMode slack: Unix time of signing."),
+)
+
+
 @api.operation(
     "POST",
     FIRE_PATH,
     "Fire a webhook trigger (authenticated by the trigger's signing mode)",
     "webhooks",
-    request=dict[str, Any],
     response=FireAccepted,
     status=202,
     auth=None,
     errors=(400, 401, 404, 409, 413, 415, 429, 503),
+    replayable=True,
+    description=(
+        "No API key: the trigger's signing mode authenticates the request, on the raw body "
+        "bytes, before anything is parsed. Each mode reads its own headers (listed below); "
+        "every failure is a 401 without detail. Timestamped modes refuse a signature older "
+        "than the trigger's replayWindowSec. The idempotency key is the Idempotency-Key "
+        "header, else the provider's delivery id (webhook-id, X-GitHub-Delivery, the Stripe "
+        "event id); a repeat answers 202 with the original run and Idempotent-Replayed: true. "
+        "404: unknown publicId. 409: the trigger is disabled or its routine is not active "
+        "(told only after authentication). 413: body over the limit (1 MiB by default). 415: "
+        "neither JSON nor a form. 429: over the trigger's or the client's rate (Retry-After). "
+        "503: the fire could not be made durable; nothing was applied. signingMode none "
+        "checks nothing: anyone with the URL may fire. The parameters below are the headers "
+        "of the generic modes; each provider preset ("
+        + ", ".join(mode.value for mode in SigningMode if mode.value not in _GENERIC_MODES)
+        + ") reads the headers its provider sends, as docs/webhooks.md lists."
+    ),
+    parameters=WEBHOOK_HEADERS,
+    request_body={
+        "required": False,
+        "description": "Any JSON object, or form fields (each field a string); an empty body "
+        "fires with no payload. The payload of the run.",
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "application/x-www-form-urlencoded": {
+                "schema": {"type": "object", "additionalProperties": {"type": "string"}}
+            },
+        },
+    },
 )
 async def fire_webhook(request: Request) -> Response:
     _RECEIVED.inc()

@@ -50,3 +50,30 @@ class ApiKeyCreated(ResponseModel):
     name: str | None
     collection: str | None = None
     created_at: datetime
+
+
+class ApiKey(ResponseModel):
+    """A key as listed: what it may do and when it was used, never the key itself."""
+
+    id: str
+    name: str | None
+    role: Role
+    company_id: str | None
+    agent_id: str | None
+    collection: str | None = Field(
+        default=None, description="The one task collection the key is bound to, if any."
+    )
+    prefix: str | None = Field(
+        description="The key's first characters, to tell keys apart; null for keys made "
+        "before prefixes were stored."
+    )
+    created_at: datetime
+    last_used_at: datetime | None = Field(
+        description="Roughly current: recorded at most once a minute per key."
+    )
+    revoked_at: datetime | None
+
+
+class ApiKeyListQuery(ApiModel):
+    limit: int = Field(default=50, ge=1, le=200)
+    offset: int = Field(default=0, ge=0, le=1_000_000)

@@ -573,5 +573,30 @@ async def test_endpoint_is_in_the_openapi_document_without_bearer_auth(
 ) -> None:
     document = (await client.get("/openapi.json")).json()
     operation = document["paths"]["/api/routine-triggers/public/{publicId}/fire"]["post"]
-    assert "security" not in operation
-    assert {"202", "401", "404", "409", "413", "415", "429", "503"} <= set(operation["responses"])
+    # No API key: an empty security requirement, not an absent one.
+    assert operation["security"] == []
+    assert {"202", "401", "404", "409", "413", "415", "429", "500", "503"} <= set(
+        operation["responses"]
+    )
+    # A repeat answers 202 as well, with the original run and the header.
+    accepted = operation["responses"]["202"]
+    assert accepted["headers"]["Idempotent-Replayed"]["schema"] == {"const": "true"}
+    headers = {p["name"] for p in operation["parameters"] if p["in"] == "header"}
+    assert {
+        "Idempotency-Key",
+        "Authorization",
+        "X-Firehook-Signature",
+        "X-Firehook-Timestamp",
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+        "X-Hub-Signature-256",
+        "Stripe-Signature",
+        "X-Slack-Signature",
+        "X-Slack-Request-Timestamp",
+    } <= headers
+    assert set(operation["requestBody"]["content"]) == {
+        "application/json",
+        "application/x-www-form-urlencoded",
+    }
+    assert operation["requestBody"]["required"] is False

@@ -102,6 +102,8 @@ api_keys = Table(
     Column("collection", String(200), nullable=True),
     Column("name", String(200), nullable=True),
     Column("key_hash", String(64), nullable=False, unique=True),
+    # The key's first characters, so an operator can tell keys apart; never enough to use one.
+    Column("prefix", String(16), nullable=True),
     _created(),
     Column("last_used_at", UtcDateTime(), nullable=True),
     Column("revoked_at", UtcDateTime(), nullable=True),

@@ -5,16 +5,23 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from firehook.auth import generate_api_key, hash_api_key
+from firehook.auth import generate_api_key, hash_api_key, shown_prefix
 from firehook.context import context_of
-from firehook.ids import new_id
+from firehook.ids import is_uuid, new_id
 from firehook.store import accounts
 from gateway.access import authenticate, load_company, require_board
-from gateway.http import model_response, parse_body
-from gateway.routing import Api
+from gateway.http import JSONResponse, model_response, parse_body, validate
+from gateway.routing import Api, QueryParam, links_to
 from schemas.common import Role
-from schemas.companies import ApiKeyCreate, ApiKeyCreated, Company, CompanyCreate
-from schemas.errors import Forbidden
+from schemas.companies import (
+    ApiKey,
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyListQuery,
+    Company,
+    CompanyCreate,
+)
+from schemas.errors import Forbidden, NotFound
 
 api = Api()
 
@@ -28,6 +35,15 @@ api = Api()
     response=Company,
     status=201,
     errors=(400, 401, 403),
+    links=links_to(
+        "companyId",
+        "/id",
+        "get_company",
+        "create_api_key",
+        "list_api_keys",
+        "create_routine",
+        "list_routines",
+    ),
 )
 async def create_company(request: Request) -> Response:
     principal = await authenticate(request)
@@ -61,6 +77,7 @@ async def get_company(request: Request) -> Response:
     response=ApiKeyCreated,
     status=201,
     errors=(400, 401, 403, 404),
+    links=links_to("keyId", "/id", "revoke_api_key"),
 )
 async def create_api_key(request: Request) -> Response:
     principal = await authenticate(request)
@@ -84,6 +101,7 @@ async def create_api_key(request: Request) -> Response:
             agent_id=body.agent_id,
             name=body.name,
             key_hash=hash_api_key(key),
+            prefix=shown_prefix(key),
             now=now,
             collection=collection,
         )
@@ -98,3 +116,58 @@ async def create_api_key(request: Request) -> Response:
         created_at=now,
     )
     return model_response(created, 201)
+
+
+@api.operation(
+    "GET",
+    "/api/companies/{companyId}/api-keys",
+    "List the company's API keys (never the keys themselves)",
+    "companies",
+    response=list[ApiKey],
+    query=(
+        QueryParam("limit", {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}),
+        QueryParam("offset", {"type": "integer", "minimum": 0, "maximum": 1_000_000, "default": 0}),
+    ),
+    errors=(400, 401, 403, 404),
+)
+async def list_api_keys(request: Request) -> Response:
+    principal = await authenticate(request)
+    ctx = context_of(request)
+    async with ctx.db.read() as conn:
+        company = await load_company(conn, principal, request.path_params["companyId"])
+        require_board(principal)
+        query = validate(ApiKeyListQuery, dict(request.query_params))
+        rows, total = await accounts.list_api_keys(
+            conn, company["id"], limit=query.limit, offset=query.offset
+        )
+    return JSONResponse(
+        [ApiKey.model_validate(dict(row)).model_dump(mode="json") for row in rows],
+        headers={"X-Total-Count": str(total)},
+    )
+
+
+@api.operation(
+    "DELETE",
+    "/api/api-keys/{keyId}",
+    "Revoke an API key: refused from then on, kept in the listing",
+    "companies",
+    response=ApiKey,
+    errors=(401, 403, 404),
+)
+async def revoke_api_key(request: Request) -> Response:
+    principal = await authenticate(request)
+    ctx = context_of(request)
+    key_id = request.path_params["keyId"]
+    async with ctx.db.write() as conn:
+        row = await accounts.get_api_key(conn, key_id) if is_uuid(key_id) else None
+        visible = row is not None and (
+            principal.role is Role.ADMIN
+            or (row["company_id"] is not None and row["company_id"] == principal.company_id)
+        )
+        if row is None or not visible:
+            raise NotFound("API key not found")
+        require_board(principal)
+        await accounts.revoke_api_key(conn, key_id, ctx.clock())
+        row = await accounts.get_api_key(conn, key_id)
+    assert row is not None
+    return model_response(ApiKey.model_validate(dict(row)))

@@ -28,7 +28,7 @@ from gateway.api.triggers import require_schedulable
 from gateway.changes import routine_changed
 from gateway.http import list_response, model_response, parse_body, validate
 from gateway.revisions import check_base_revision, record_revision
-from gateway.routing import Api, QueryParam
+from gateway.routing import Api, QueryParam, links_to
 from gateway.signatures import generate_secret
 from gateway.views import routine_extras, routine_view
 from scheduler import reschedule_routine_triggers
@@ -117,6 +117,18 @@ async def list_routines(request: Request) -> Response:
     response=Routine,
     status=201,
     errors=(400, 401, 403, 404),
+    links=links_to(
+        "routineId",
+        "/id",
+        "get_routine",
+        "patch_routine",
+        "pause_routine",
+        "resume_routine",
+        "archive_routine",
+        "create_trigger",
+        "run_routine",
+        "list_runs",
+    ),
 )
 async def create_routine(request: Request) -> Response:
     principal = await authenticate(request)

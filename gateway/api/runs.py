@@ -30,10 +30,10 @@ from gateway.access import (
     require_routine_manager,
 )
 from gateway.http import list_response, model_response, parse_body, validate
-from gateway.routing import Api, QueryParam
+from gateway.routing import Api, QueryParam, links_to
 from gateway.views import received_view, run_view
 from schemas.common import RoutineStatus, RunSource, RunStatus, TriggerKind, utc_iso
-from schemas.errors import Conflict, Forbidden, NotFound, Unprocessable
+from schemas.errors import Conflict, Forbidden, NotFound, Unprocessable, ValidationFailed
 from schemas.events import FireRequested
 from schemas.runs import (
     FireAccepted,
@@ -51,6 +51,8 @@ api = Api()
 
 REPLAYED = {"Idempotent-Replayed": "true"}
 _SSE_KEEPALIVE_SEC = 15.0
+# Event ids are a BIGINT sequence.
+_MAX_EVENT_ID = 2**63 - 1
 _SSE_BATCH = 500
 
 
@@ -102,6 +104,9 @@ def manual_payload(
     response=FireAccepted,
     status=202,
     errors=(400, 401, 403, 404, 409, 422, 503),
+    request_optional=True,
+    replayable=True,
+    links=links_to("runId", "/runId", "get_run", "cancel_run", "complete_run"),
 )
 async def run_routine(request: Request) -> Response:
     principal = await authenticate(request)
@@ -374,7 +379,7 @@ async def claim_run(request: Request) -> Response:
         QueryParam("routineId", {"type": "string"}, "Only this routine's events"),
         QueryParam(
             "lastEventId",
-            {"type": "integer"},
+            {"type": "integer", "minimum": 0, "maximum": _MAX_EVENT_ID},
             "Resume after this event id (as the Last-Event-ID header)",
         ),
     ),
@@ -390,16 +395,25 @@ async def run_events(request: Request) -> Response:
     ctx = context_of(request)
     async with ctx.db.read() as conn:
         company = await load_company(conn, principal, request.path_params["companyId"])
-    last = request.headers.get("last-event-id") or request.query_params.get("lastEventId") or "0"
-    if not last.isdigit():
-        last = "0"
+    query_last = request.query_params.get("lastEventId")
+    if query_last is not None and _event_id(query_last) is None:
+        raise ValidationFailed("lastEventId must be an integer from 0 to 2^63 - 1")
+    # The header, sent by a reconnecting EventSource, is taken leniently: junk starts over.
+    last = _event_id(request.headers.get("last-event-id") or query_last or "0") or 0
     routine_filter = request.query_params.get("routineId")
-    stream = _event_stream(ctx, company["id"], int(last), routine_filter)
+    stream = _event_stream(ctx, company["id"], last, routine_filter)
     return StreamingResponse(
         stream,
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+def _event_id(text: str) -> int | None:
+    if not (text.isascii() and text.isdigit()) or len(text) > 19:
+        return None
+    value = int(text)
+    return value if value <= _MAX_EVENT_ID else None
 
 
 def _sse_event(row: RowMapping) -> bytes:

@@ -22,7 +22,7 @@ from gateway.changes import trigger_changed
 from gateway.http import model_response, parse_body, read_json, validate
 from gateway.providers import generate_secret, validate_user_secret
 from gateway.revisions import record_revision
-from gateway.routing import Api
+from gateway.routing import Api, links_to
 from gateway.views import trigger_view
 from scheduler import next_run_for_trigger
 from schemas.common import RoutineStatus, SigningMode, TriggerKind
@@ -128,6 +128,8 @@ def _answer(
     response=TriggerWithSecret,
     status=201,
     errors=(400, 401, 403, 404, 409, 422),
+    links=links_to("triggerId", "/trigger/id", "patch_trigger", "delete_trigger", "rotate_secret")
+    | links_to("publicId", "/trigger/publicId", "fire_webhook"),
 )
 async def create_trigger(request: Request) -> Response:
     principal = await authenticate(request)
@@ -343,6 +345,7 @@ async def remove_trigger(
     "Rotate a webhook trigger's secret (new secret shown once)",
     "triggers",
     request=RotateSecret,
+    request_optional=True,
     response=TriggerWithSecret,
     errors=(400, 401, 403, 404, 409, 422),
 )

@@ -1,7 +1,7 @@
 """drafts, variables, revisions, linked issues and rendered run titles
 
 Revision ID: paperclip
-Revises: 0006
+Revises: 0007
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql
 import firehook.store.tables
 
 revision = "paperclip"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
