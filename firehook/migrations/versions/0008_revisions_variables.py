@@ -1,6 +1,6 @@
 """drafts, variables, revisions, linked issues and rendered run titles
 
-Revision ID: paperclip
+Revision ID: 0008
 Revises: 0007
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 
 import firehook.store.tables
 
-revision = "paperclip"
+revision = "0008"
 down_revision = "0007"
 branch_labels = None
 depends_on = None
