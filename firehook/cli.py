@@ -27,8 +27,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
-    # SIGTERM ends every command as Ctrl-C does (a migration rolls back its transaction);
-    # the serving commands replace this with uvicorn's graceful shutdown.
+    # SIGTERM ends every command as Ctrl-C does (a migration rolls back its transaction).
+    # The serving commands hand it to uvicorn's graceful shutdown once they serve, and
+    # uvicorn raises it again when that is done: they end quietly, their logs stay JSON.
     if threading.current_thread() is threading.main_thread():  # signals go to the main thread
         signal.signal(signal.SIGTERM, _interrupt)
     try:
@@ -36,7 +37,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except _Terminated:
-        print("firehook: stopped by SIGTERM", file=sys.stderr)
+        if not getattr(args, "serves", False):
+            print("firehook: stopped by SIGTERM", file=sys.stderr)
         return 143
 
 
@@ -61,13 +63,13 @@ def _parser() -> argparse.ArgumentParser:
     dev.add_argument(
         "--kafka", metavar="BOOTSTRAP", help="use a Kafka broker instead of the in-process bus"
     )
-    dev.set_defaults(run=_run_dev)
+    dev.set_defaults(run=_run_dev, serves=True)
 
     for role, summary in _ROLE_HELP.items():
         command = sub.add_parser(role, help=summary)
         command.add_argument("--host", help="listen address (FIREHOOK_HOST)")
         command.add_argument("--port", type=int, help="listen port (FIREHOOK_PORT)")
-        command.set_defaults(run=_run_role, role=role)
+        command.set_defaults(run=_run_role, role=role, serves=True)
 
     migrate = sub.add_parser("migrate", help="apply database migrations")
     migrate.set_defaults(run=_run_migrate)
