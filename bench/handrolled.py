@@ -83,18 +83,23 @@ def sqlite_receiver(path: str, synchronous: str) -> Starlette:
 def kafka_receiver(bootstrap: str, topic: str) -> Starlette:
     from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped]
 
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producers: list[AIOKafkaProducer] = []
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        # aiokafka binds a producer to the running loop: it is made here, not at import.
+        producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap, acks="all", enable_idempotence=False
+        )
         await producer.start()
+        producers.append(producer)
         try:
             yield
         finally:
             await producer.stop()
 
     async def store(fire_id: str, body: bytes) -> None:
-        await producer.send_and_wait(topic, body, key=fire_id.encode())
+        await producers[0].send_and_wait(topic, body, key=fire_id.encode())
 
     return receiver(store, lifespan)
 
