@@ -22,6 +22,7 @@ from firehook.bus import Message
 from firehook.cloudevents import UndecodableEvent, decode_event
 from firehook.context import Context
 from firehook.metrics import FIRES_CONSUMED, RUNS_BY_STATUS
+from firehook.store import occurrences
 from firehook.store import runs as store
 from firehook.store import tasks as task_store
 from schemas.common import (
@@ -91,12 +92,13 @@ async def apply_fires(
     routines = await store.lock_routines(conn, (fire.routine_id for fire in fires))
     fires = [with_default_payload(fire, routines.get(fire.routine_id)) for fire in fires]
     existing = await store.existing_run_ids(conn, (fire.run_id for fire in fires))
+    overridden = {f.routine_id for f in fires if f.overlap_policy is not None}
     active = await store.active_runs(
         conn,
         (
             rid
             for rid, r in routines.items()
-            if r["concurrency_policy"] != ConcurrencyPolicy.ALWAYS_ENQUEUE
+            if r["concurrency_policy"] != ConcurrencyPolicy.ALWAYS_ENQUEUE or rid in overridden
         ),
         ACTIVE_RUN_STATUSES,
     )
@@ -128,7 +130,7 @@ async def apply_fires(
             continue
         decision = decide_first_status(
             RoutineStatus(routine["status"]),
-            ConcurrencyPolicy(routine["concurrency_policy"]),
+            fire.overlap_policy or ConcurrencyPolicy(routine["concurrency_policy"]),
             fire.source,
             active.get(fire.routine_id),
         )
@@ -156,6 +158,9 @@ async def apply_fires(
             if fire.trigger_id is not None:
                 triggers_fired[fire.trigger_id] = fire.requested_at
     await store.insert_runs(conn, rows)
+    await occurrences.record_runs(
+        conn, rows, {f.fire_id: "backfill" for f in fires if f.backfill_id is not None}
+    )
     await store.mark_fired(conn, routines_fired, triggers_fired)
 
 

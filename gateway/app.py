@@ -10,7 +10,19 @@ from starlette.applications import Starlette
 
 from firehook.context import Context
 from gateway import health, webhooks
-from gateway.api import chains, companies, routines, runs, scheduling, stats, tasks, triggers
+from gateway.api import (
+    backfills,
+    bulk,
+    chains,
+    companies,
+    occurrences,
+    routines,
+    runs,
+    scheduling,
+    stats,
+    tasks,
+    triggers,
+)
 from gateway.http import EXCEPTION_HANDLERS
 from gateway.openapi import openapi_document
 from gateway.routing import Api
@@ -27,6 +39,9 @@ MANAGEMENT_APIS: tuple[Api, ...] = (
     chains.api,
     stats.api,
     scheduling.api,
+    occurrences.api,
+    backfills.api,
+    bulk.api,
 )
 
 

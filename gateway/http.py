@@ -18,6 +18,7 @@ from schemas.errors import (
     PayloadTooLarge,
     RateLimited,
     Unavailable,
+    Unprocessable,
     UnsupportedMediaType,
     ValidationFailed,
 )
@@ -69,7 +70,7 @@ def error_response(error: FirehookError) -> JSONResponse:
         headers["WWW-Authenticate"] = "Bearer"
     return JSONResponse(
         error_body(error.code, error.message, error.details),
-        status_code=STATUS_OF[error.code],
+        status_code=422 if isinstance(error, Unprocessable) else STATUS_OF[error.code],
         headers=headers,
     )
 

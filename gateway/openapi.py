@@ -19,6 +19,7 @@ _REASONS = {
     403: "Forbidden",
     404: "Not found",
     409: "Conflict with the resource's state",
+    422: "Well-formed but not applicable",
     413: "Body too large",
     415: "Unsupported media type",
     429: "Rate limited",

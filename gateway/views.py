@@ -76,6 +76,7 @@ def routine_view(
     values["next_run_at"] = row["next_run_at"] if active else None
     values["init_params_overrides"] = row.get("init_params_overrides") or {}
     values["default_payload"] = row.get("default_payload") or {}
+    values["labels"] = row.get("labels") or {}
     if triggers is not None:
         assert ctx is not None
         values["triggers"] = [trigger_view(t, ctx, routine_status=row["status"]) for t in triggers]
@@ -134,6 +135,8 @@ def trigger_view(
         every=row["every_sec"],
         at=row["at"],
         jitter_sec=row["jitter_sec"],
+        exclude_dates=row.get("exclude_dates"),
+        dst_policy=row.get("dst_policy"),
         public_id=row["public_id"],
         public_url=ctx.public_url(row["public_id"]) if is_webhook else None,
         signing_mode=row["signing_mode"],

@@ -36,6 +36,10 @@ class ValidationFailed(FirehookError):
     code = ErrorCode.VALIDATION_ERROR
 
 
+class Unprocessable(ValidationFailed):
+    """A well-formed request that makes no sense (answered 422)."""
+
+
 class NotFound(FirehookError):
     code = ErrorCode.NOT_FOUND
 

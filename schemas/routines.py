@@ -20,6 +20,7 @@ from schemas.common import (
     ShortText,
 )
 from schemas.conditions import Condition, ConditionView
+from schemas.labels import LABELS_DOC, Labels
 from schemas.triggers import Trigger
 
 
@@ -115,6 +116,8 @@ class _RoutineFields(ApiModel):
     condition: Condition | None = None
     delivery: Delivery | None = None
     default_payload: DefaultPayload | None = Field(default=None, description=_DEFAULT_PAYLOAD_DOC)
+    labels: Labels = Field(default_factory=dict, description=LABELS_DOC)
+    pause_after_failures: int | None = Field(default=None, ge=1, le=1_000)
 
 
 class RoutineCreate(_RoutineFields):
@@ -151,6 +154,8 @@ class RoutinePatch(ApiModel):
     default_payload: DefaultPayload | None = Field(
         default=None, description="Replaces the default payload; null or {} removes it."
     )
+    labels: Labels | None = Field(default=None, description="Replaces every label.")
+    pause_after_failures: int | None = Field(default=None, ge=1, le=1_000)
 
     @model_validator(mode="after")
     def _required_fields_not_null(self) -> Self:
@@ -191,6 +196,9 @@ class Routine(ResponseModel):
     condition: ConditionView | None = None
     delivery: Delivery | None = None
     default_payload: dict[str, Any] = Field(default_factory=dict, description=_DEFAULT_PAYLOAD_DOC)
+    labels: dict[str, str] = Field(default_factory=dict)
+    pause_after_failures: int | None = None
+    paused_reason: str | None = None
     run_count: int | None = Field(default=None, description="Runs that executed (seed 004).")
     success_count: int | None = None
     failure_count: int | None = Field(default=None, description="Failed or timed out.")

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from schemas import cron
 from schemas.common import ApiModel, ResponseModel, ShortText, SigningMode
 from schemas.conditions import Condition, ConditionView
+from schemas.schedule_rules import EXCLUDE_DATES_DOC, DstPolicy, ExcludeDates
 
 REPLAY_WINDOW_MIN = 30
 REPLAY_WINDOW_MAX = 86_400
@@ -74,6 +75,10 @@ class _ScheduleFields(ApiModel):
     every: int | None = Field(default=None, ge=1, le=366 * 86_400)
     at: datetime | None = None
     jitter_sec: int | None = Field(default=None, ge=0, le=86_400)
+    exclude_dates: ExcludeDates | None = Field(default=None, description=EXCLUDE_DATES_DOC)
+    dst_policy: DstPolicy | None = Field(
+        default=None, description="Only for cronExpression; cronie's behaviour when absent."
+    )
 
     _cron = field_validator("cron_expression")(_check_cron)
     _tz = field_validator("timezone")(_check_timezone)
@@ -102,6 +107,8 @@ class ScheduleTriggerCreate(_ScheduleFields):
             )
         if self.timezone is not None and self.cron_expression is None:
             raise ValueError("timezone applies only to cronExpression")
+        if self.dst_policy is not None and self.cron_expression is None:
+            raise ValueError("dstPolicy applies only to cronExpression")
         return self
 
 
@@ -167,6 +174,8 @@ class Trigger(ResponseModel):
     every: int | None = None
     at: datetime | None = None
     jitter_sec: int | None = None
+    exclude_dates: list[str] | None = None
+    dst_policy: DstPolicy | None = None
     public_id: str | None = None
     public_url: str | None = None
     signing_mode: SigningMode | None = None

@@ -10,7 +10,9 @@ from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from firehook.store.labels import selector_clause
 from firehook.store.tables import routines, triggers
+from schemas.labels import Selector
 
 
 async def insert_routine(conn: AsyncConnection, values: Mapping[str, Any]) -> None:
@@ -31,11 +33,14 @@ async def list_routines(
     descending: bool,
     limit: int,
     offset: int,
+    label_selector: Selector = (),
 ) -> tuple[Sequence[RowMapping], int]:
-    """A page of a company's routines matching `filters` (column → value), and the total."""
+    """A page of a company's routines matching `filters` (column → value) and
+    `label_selector`, and the total."""
     where = and_(
         routines.c.company_id == company_id,
         *(routines.c[name] == value for name, value in filters.items()),
+        selector_clause(routines.c.labels, label_selector),
     )
     total = (
         await conn.execute(select(func.count()).select_from(routines).where(where))

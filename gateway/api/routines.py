@@ -22,6 +22,7 @@ from gateway.api.tasks import routine_task_columns
 from gateway.changes import routine_changed
 from gateway.http import model_response, parse_body, validate
 from gateway.routing import Api, QueryParam
+from gateway.selectors import LABEL_SELECTOR_PARAM, read_selector
 from gateway.signatures import generate_secret
 from gateway.views import routine_extras, routine_view
 from scheduler import reschedule_routine_triggers
@@ -50,6 +51,7 @@ _LIST_QUERY = (
     QueryParam(
         "sort", {"enum": ["createdAt", "-createdAt", "title", "-title", "nextRunAt", "-nextRunAt"]}
     ),
+    LABEL_SELECTOR_PARAM,
 )
 
 
@@ -63,7 +65,9 @@ _LIST_QUERY = (
 )
 async def list_routines(request: Request) -> Response:
     principal = await authenticate(request)
-    query = validate(RoutineListQuery, dict(request.query_params))
+    params = dict(request.query_params)
+    selector = read_selector(params.pop("labelSelector", None))
+    query = validate(RoutineListQuery, params)
     ctx = context_of(request)
     filters = {
         column: value.value if hasattr(value, "value") else value
@@ -85,6 +89,7 @@ async def list_routines(request: Request) -> Response:
             descending=query.sort.startswith("-"),
             limit=query.limit,
             offset=query.offset,
+            label_selector=selector,
         )
         extras = await routine_extras(conn, ctx.secrets, rows)
     page = RoutineList(
