@@ -158,7 +158,9 @@ async def test_bulk_pause_resume_archive(client: httpx.AsyncClient, tenant: Tena
     }
     again = await bulk(client, tenant, tenant.board, {"selector": "team=data", "action": "pause"})
     assert set(outcomes(again).values()) == {"unchanged"}
-    archived = await bulk(client, tenant, tenant.board, {"selector": "env=dev", "action": "archive"})
+    archived = await bulk(
+        client, tenant, tenant.board, {"selector": "env=dev", "action": "archive"}
+    )
     assert outcomes(archived) == {"d": "applied"}
     resumed = await bulk(client, tenant, tenant.board, {"selector": "team", "action": "resume"})
     result = outcomes(resumed)
@@ -175,7 +177,9 @@ async def test_bulk_by_an_agent_touches_only_its_own_routines(
     client: httpx.AsyncClient, tenant: Tenant
 ) -> None:
     ids = await fleet(client, tenant)
-    response = await bulk(client, tenant, tenant.agent, {"selector": "team=data", "action": "pause"})
+    response = await bulk(
+        client, tenant, tenant.agent, {"selector": "team=data", "action": "pause"}
+    )
     assert outcomes(response) == {"a": "applied", "d": "applied", "f": "forbidden"}
     got = await client.get(f"/api/routines/{ids['f']}", headers=Tenant.auth(tenant.board))
     assert got.json()["status"] == "active"

@@ -203,9 +203,7 @@ async def test_false_conditions_and_overlaps_are_recorded_as_the_run_says(
     assert records[1]["runId"] is not None
 
 
-async def test_malformed_queries_and_unknown_ids(
-    client: httpx.AsyncClient, tenant: Tenant
-) -> None:
+async def test_malformed_queries_and_unknown_ids(client: httpx.AsyncClient, tenant: Tenant) -> None:
     routine_id, trigger_id = await routine_with(client, tenant, {"every": 60})
     board = Tenant.auth(tenant.board)
     for params in (
