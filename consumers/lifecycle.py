@@ -10,6 +10,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consumers.chains import fire_successors
+from consumers.failures import pause_after_failures
 from consumers.policy import retry_delay_sec
 from consumers.records import StatusChanges, attempts_with
 from firehook.metrics import RUNS_BY_STATUS
@@ -89,6 +90,7 @@ async def _end_attempt(
     if updated is not None and delay is None:
         # The run's final status: its chain successors fire in this same transaction.
         await fire_successors(conn, updated, changes, now)
+        await pause_after_failures(conn, updated, changes, now)
     return updated
 
 

@@ -277,6 +277,8 @@ async def _update(
         if changes:
             now = ctx.clock()
             changes["updated_at"] = now
+            if target is RoutineStatus.ACTIVE:
+                changes["paused_reason"] = None
             if target is RoutineStatus.ARCHIVED:
                 changes["archived_at"] = now
             await store.update_routine(conn, routine["id"], changes)
