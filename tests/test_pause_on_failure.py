@@ -14,7 +14,7 @@ async def finish(client: httpx.AsyncClient, tenant: Tenant, routine_id: str, sta
     board = Tenant.auth(tenant.board)
     run = await client.post(f"/api/routines/{routine_id}/run", json={}, headers=board)
     assert run.status_code == 202, run.text
-    run_id = run.json()["id"]
+    run_id = run.json()["runId"]
     done = await client.post(f"/api/runs/{run_id}/complete", json={"status": status}, headers=board)
     assert done.status_code == 200, done.text
 
