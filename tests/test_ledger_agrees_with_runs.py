@@ -139,9 +139,11 @@ async def test_the_ledger_agrees_with_the_runs_after_a_day(
         assert set(ticks) <= recorded, trigger["id"]
 
     paused_trigger = next(t for t in schedule_triggers if t["routine_id"] == paused)
+    paused_schedule = schedule_of(paused_trigger)
+    assert paused_schedule is not None
     outcomes = {
         tick: by_tick[(paused_trigger["id"], tick)]
-        for tick in fires_between(schedule_of(paused_trigger), T0, end)  # type: ignore[arg-type]
+        for tick in fires_between(paused_schedule, T0, end)
     }
     hour_of = {tick: (tick - T0) / timedelta(hours=1) for tick in outcomes}
     # The paused hour: skipped, the reason given, no run.

@@ -189,7 +189,7 @@ async def test_excluded_dates_are_not_fired_and_are_recorded(
 async def test_false_conditions_and_overlaps_are_recorded_as_the_run_says(
     client: httpx.AsyncClient, tenant: Tenant, ctx: Context, start_clock: FakeClock
 ) -> None:
-    routine_id, trigger_id = await routine_with(
+    _, trigger_id = await routine_with(
         client, tenant, {"every": 60}, concurrencyPolicy="coalesce_if_active"
     )
     ticker = Ticker(ctx)
