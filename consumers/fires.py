@@ -14,6 +14,7 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from consumers import overlap
 from consumers.conditions import condition_skip_reason
 from consumers.parameters import PAYLOAD_PARAMS_KEY, payload_params_problem
 from consumers.policy import Decision, decide_first_status
@@ -42,6 +43,7 @@ _CONSUMED = {
     outcome: FIRES_CONSUMED.labels(outcome=outcome)
     for outcome in ("undecodable", "duplicate", "refused", "run_created")
 }
+_BUFFERING = {ConcurrencyPolicy.BUFFER_ONE.value, ConcurrencyPolicy.BUFFER_ALL.value}
 _RUNS = {status: RUNS_BY_STATUS.labels(status=status.value) for status in RunStatus}
 
 DeadLetter = Callable[[Message, str], Awaitable[None]]
@@ -93,6 +95,7 @@ async def apply_fires(
     fires = [with_default_payload(fire, routines.get(fire.routine_id)) for fire in fires]
     existing = await store.existing_run_ids(conn, (fire.run_id for fire in fires))
     overridden = {f.routine_id for f in fires if f.overlap_policy is not None}
+    overlaps = {f.routine_id: f.overlap_policy for f in fires if f.overlap_policy is not None}
     active = await store.active_runs(
         conn,
         (
@@ -101,6 +104,14 @@ async def apply_fires(
             if r["concurrency_policy"] != ConcurrencyPolicy.ALWAYS_ENQUEUE or rid in overridden
         ),
         ACTIVE_RUN_STATUSES,
+    )
+    waiting = await overlap.waiting_runs(
+        conn,
+        (
+            rid
+            for rid, r in routines.items()
+            if (overlaps.get(rid) or r["concurrency_policy"]) in _BUFFERING
+        ),
     )
     # A task matters here only to check init params a payload asks for.
     tasks = await task_store.get_tasks(
@@ -112,6 +123,7 @@ async def apply_fires(
         ),
     )
     rows: list[dict[str, Any]] = []
+    origins = {f.fire_id: "backfill" for f in fires if f.backfill_id is not None}
     routines_fired: dict[str, datetime] = {}
     triggers_fired: dict[str, datetime] = {}
     for fire in fires:
@@ -133,6 +145,7 @@ async def apply_fires(
             fire.overlap_policy or ConcurrencyPolicy(routine["concurrency_policy"]),
             fire.source,
             active.get(fire.routine_id),
+            waiting.get(fire.routine_id),
         )
         if decision.status is not RunStatus.SKIPPED or decision.coalesced_into_run_id:
             # A paused routine's skip says so; otherwise a condition that does not hold,
@@ -145,6 +158,17 @@ async def apply_fires(
                 decision = Decision(RunStatus.SKIPPED, reason)
         row = _run_row(fire, routine, decision.status, now)
         row |= {"reason": decision.reason, "coalesced_into_run_id": decision.coalesced_into_run_id}
+        if decision.cancels_run_id is not None:
+            if any(pending["id"] == decision.cancels_run_id for pending in rows):
+                # The run to cancel was made earlier in this batch: write it first.
+                await store.insert_runs(conn, rows)
+                await occurrences.record_runs(conn, rows, origins)
+                rows.clear()
+            await overlap.cancel_replaced_run(
+                conn, decision.cancels_run_id, row["id"], changes, now
+            )
+        if decision.status is RunStatus.RECEIVED:
+            waiting.setdefault(fire.routine_id, row["id"])
         if decision.dispatches:
             active[fire.routine_id] = row["id"]
             if routine["dispatch"].get("type") == "http":
@@ -158,9 +182,7 @@ async def apply_fires(
             if fire.trigger_id is not None:
                 triggers_fired[fire.trigger_id] = fire.requested_at
     await store.insert_runs(conn, rows)
-    await occurrences.record_runs(
-        conn, rows, {f.fire_id: "backfill" for f in fires if f.backfill_id is not None}
-    )
+    await occurrences.record_runs(conn, rows, origins)
     await store.mark_fired(conn, routines_fired, triggers_fired)
 
 
@@ -174,7 +196,7 @@ def with_default_payload(fire: FireRequested, routine: Any) -> FireRequested:
 
 def _run_row(fire: FireRequested, routine: Any, status: RunStatus, now: datetime) -> dict[str, Any]:
     dispatched = status is RunStatus.DISPATCHED
-    final = not dispatched
+    final = not dispatched and status is not RunStatus.RECEIVED
     return {
         "id": fire.run_id,
         "company_id": routine["company_id"],
