@@ -9,18 +9,13 @@ from typing import Self
 from pydantic import Field, field_validator, model_validator
 
 from schemas.common import ApiModel, ConcurrencyPolicy, ResponseModel
+from schemas.occurrences import since_1970
 
 
 class BackfillStatus(StrEnum):
     RUNNING = "running"
     COMPLETED = "completed"
     CANCELLED = "cancelled"
-
-
-def _aware(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        raise ValueError("must carry a timezone offset, e.g. 2026-04-01T09:00:00Z")
-    return value
 
 
 class BackfillRange(ApiModel):
@@ -32,8 +27,8 @@ class BackfillRange(ApiModel):
         default=None, description="Applies to the backfilled fires instead of the routine's."
     )
 
-    _start = field_validator("start")(_aware)
-    _end = field_validator("end")(_aware)
+    _start = field_validator("start")(since_1970)
+    _end = field_validator("end")(since_1970)
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal, Self
 
 from pydantic import Field, RootModel, field_validator, model_validator
@@ -30,10 +30,24 @@ class OccurrenceList(RootModel[list[Occurrence]]):
     """Occurrences, oldest scheduled time first; the total is in X-Total-Count."""
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
+_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def since_1970(value: datetime) -> datetime:
+    """An instant with an offset, from 1970 on, in UTC; raises ValueError otherwise."""
+    if value.tzinfo is None:
         raise ValueError("must carry a timezone offset, e.g. 2026-04-01T09:00:00Z")
-    return value
+    try:
+        instant = value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of range") from None
+    if instant < _EARLIEST:
+        raise ValueError("must not be before 1970-01-01T00:00:00Z")
+    return instant
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return since_1970(value) if value is not None else None
 
 
 class OccurrenceQuery(ApiModel):

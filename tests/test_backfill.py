@@ -248,3 +248,25 @@ async def test_bulk_backfill_starts_one_per_matching_routine(
     for result in results:
         await finished(client, tenant, ctx, result["backfillId"])
     assert len(await scheduled(ctx, first)) == len(await scheduled(ctx, second)) == 3
+
+
+async def test_extreme_ranges_are_refused_not_failed(
+    client: httpx.AsyncClient, tenant: Tenant, ctx: Context, late_clock: FakeClock
+) -> None:
+    routine_id, _ = await routine_with(client, tenant, {"cronExpression": "0 * * * *"})
+    for body in (
+        {"from": "0001-01-01T00:00:00Z", "to": "0001-01-01T05:00:00Z"},
+        {"from": "1969-12-31T00:00:00Z", "to": "1970-01-01T05:00:00Z"},
+    ):
+        response = await backfill(client, tenant, routine_id, body)
+        assert response.status_code == 400, response.text
+    future = await backfill(
+        client, tenant, routine_id, {"from": "9999-12-30T00:00:00Z", "to": "9999-12-31T00:00:00Z"}
+    )
+    assert future.status_code == 422
+    bulk = await client.post(
+        f"/api/companies/{tenant.company_id}/routines/bulk",
+        json={"selector": "x", "action": "backfill", "from": "0001-01-01T00:00:00Z", "to": iso(T0)},
+        headers=Tenant.auth(tenant.board),
+    )
+    assert bulk.status_code == 400

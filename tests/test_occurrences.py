@@ -212,6 +212,8 @@ async def test_malformed_queries_and_unknown_ids(client: httpx.AsyncClient, tena
         {"from": at(5), "to": at(1)},
         {"limit": "0"},
         {"other": "1"},
+        {"from": "0001-01-01T00:00:00+01:00"},
+        {"to": "9999-12-31T23:59:59-01:00"},
     ):
         response = await client.get(
             f"/api/routines/{routine_id}/occurrences", params=params, headers=board

@@ -15,7 +15,7 @@ from firehook.store import routines as store
 from gateway.access import authenticate, load_company
 from gateway.api.backfills import start_backfill
 from gateway.changes import routine_changed
-from gateway.http import model_response, parse_body
+from gateway.http import model_response, parse_body, validate
 from gateway.routing import Api
 from gateway.selectors import read_selector
 from scheduler import reschedule_routine_triggers
@@ -85,6 +85,10 @@ async def bulk_action(request: Request) -> Response:
     selector = read_selector(body.selector, "selector")
     if not selector:
         raise ValidationFailed("selector: name at least one requirement", {"selector": "empty"})
+    backfill_range = None
+    if body.action == "backfill":
+        values = {"from": body.start, "to": body.end, "overlapPolicy": body.overlap_policy}
+        backfill_range = validate(BackfillRange, values)
     limit = ctx.settings.bulk_max_routines
     async with ctx.db.read() as conn:
         rows, total = await store.list_routines(
@@ -113,8 +117,8 @@ async def bulk_action(request: Request) -> Response:
                     reason="agents can only manage routines assigned to themselves",
                 )
             )
-        elif body.action == "backfill":
-            results.append(await _backfill_one(ctx, routine, body))
+        elif backfill_range is not None:
+            results.append(await _backfill_one(ctx, routine, backfill_range, body.dry_run))
         else:
             results.append(await _change_status(ctx, routine, _TARGET[body.action], body.dry_run))
     answer = BulkResult(action=body.action, dry_run=body.dry_run, matched=total, results=results)
@@ -145,8 +149,9 @@ async def _change_status(
     return outcome
 
 
-async def _backfill_one(ctx: Context, routine: RowMapping, body: BulkAction) -> BulkOutcome:
-    assert body.start is not None and body.end is not None
+async def _backfill_one(
+    ctx: Context, routine: RowMapping, backfill_range: BackfillRange, dry_run: bool
+) -> BulkOutcome:
     base = {
         "routine_id": routine["id"],
         "title": routine["title"],
@@ -154,11 +159,10 @@ async def _backfill_one(ctx: Context, routine: RowMapping, body: BulkAction) -> 
     }
     if routine["status"] == RoutineStatus.ARCHIVED:
         return BulkOutcome(**base, outcome="refused", reason="routine is archived")
-    if body.dry_run:
+    if dry_run:
         return BulkOutcome(**base, outcome="would_apply")
-    values = {"from": body.start, "to": body.end, "overlapPolicy": body.overlap_policy}
     try:
-        started = await start_backfill(ctx, routine, BackfillRange.model_validate(values))
+        started = await start_backfill(ctx, routine, backfill_range)
     except FirehookError as error:
         return BulkOutcome(**base, outcome="refused", reason=error.message)
     return BulkOutcome(**base, outcome="applied", backfill_id=started.id)
