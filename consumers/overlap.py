@@ -1,6 +1,6 @@
 """The overlap policies that act on other runs: buffered runs wait (status `received`)
 and start, oldest first, when the routine's active run ends; `cancel_other` cancels the
-active run in favour of the new one.
+active run in favour of the new one, and an HTTP executor gets a signed cancel call.
 
 Lock order: a run's end holds its run row and then takes the routine's lock; applying
 fires holds the routine's lock and never waits on a run row (a run being ended
@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from consumers.records import StatusChanges, attempts_with
+from consumers.records import StatusChanges, attempts_with, cancel_http
 from firehook.metrics import RUNS_BY_STATUS
 from firehook.store import runs as store
 from firehook.store.tables import runs
@@ -78,7 +78,13 @@ async def cancel_replaced_run(
     }
     entry = {"attempt": run["attempt"], "status": RunStatus.CANCELLED.value}
     entry["finishedAt"] = utc_iso(now)
-    return await _update(conn, run, values, entry, changes, now, _ACTIVE) is not None
+    cancelled = await _update(conn, run, values, entry, changes, now, _ACTIVE)
+    if cancelled is None:
+        return False
+    dispatch = (await store.lock_routines(conn, [run["routine_id"]]))[run["routine_id"]]["dispatch"]
+    if dispatch.get("type") == "http":
+        cancel_http(changes, cancelled, now)
+    return True
 
 
 async def start_next_waiting(

@@ -6,10 +6,12 @@ import asyncio
 from typing import Any
 
 import httpx
+from standardwebhooks.webhooks import Webhook
 
 from consumers.policy import decide_first_status
 from schemas.common import ConcurrencyPolicy, RoutineStatus, RunSource, RunStatus
 from tests.conftest import Tenant, routine_body
+from tests.servers import Receiver, serve
 
 
 def test_decisions_are_pure() -> None:
@@ -150,3 +152,30 @@ async def test_a_cancelled_active_run_lets_the_waiting_one_start(
     response = await client.post(f"/api/runs/{first}/cancel", headers=Tenant.auth(tenant.board))
     assert response.status_code == 200, response.text
     assert await statuses(client, tenant, [first, second]) == ["cancelled", "dispatched"]
+
+
+async def test_cancel_other_sends_http_executors_a_signed_cancel_call(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    receiver = Receiver()
+    async with serve(receiver.app()) as base:
+        created = await client.post(
+            f"/api/companies/{tenant.company_id}/routines",
+            json=routine_body(
+                concurrencyPolicy="cancel_other",
+                dispatch={"type": "http", "url": f"{base}/hook", "timeoutSec": 5},
+            ),
+            headers=Tenant.auth(tenant.board),
+        )
+        secret = created.json()["dispatchSigningSecret"]
+        routine_id = created.json()["id"]
+        first = await fire(client, tenant, routine_id, "k0")
+        await receiver.wait_for(1)
+        second = await fire(client, tenant, routine_id, "k1")
+        await receiver.wait_for(3)
+    by_id = {headers["webhook-id"]: (headers, body) for headers, body in receiver.received}
+    assert set(by_id) == {first, f"{first}:cancel", second}
+    headers, body = by_id[f"{first}:cancel"]
+    document = Webhook(secret).verify(body, headers)
+    assert document["type"] == "dev.firehook.run.cancelled"
+    assert document["runId"] == first and document["status"] == "cancelled"
