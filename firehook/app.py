@@ -16,6 +16,7 @@ from firehook.store import Database, upgrade_to_head_async
 from gateway import create_app
 from gateway.app import MANAGEMENT_APIS
 from gateway.routing import Api
+from scheduler.backfill import stop_backfills
 
 log = structlog.get_logger("firehook")
 
@@ -67,6 +68,7 @@ def build_app(
         finally:
             for service in reversed(started):
                 await service.stop()
+            await stop_backfills(ctx)
             await ctx.db.close()
 
     return create_app(ctx, apis=apis, lifespan=lifespan)

@@ -172,3 +172,10 @@ def backfills_of(ctx: Context) -> Backfills:
         runner = Backfills(ctx)
         ctx.services["backfills"] = runner
     return runner
+
+
+async def stop_backfills(ctx: Context) -> None:
+    """Stop the backfills this process runs (at shutdown); their progress is saved."""
+    runner = ctx.services.get("backfills")
+    if isinstance(runner, Backfills):
+        await runner.stop()
