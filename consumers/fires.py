@@ -124,6 +124,7 @@ async def apply_fires(
     )
     rows: list[dict[str, Any]] = []
     origins = {f.fire_id: "backfill" for f in fires if f.backfill_id is not None}
+    written: list[dict[str, Any]] = []
     routines_fired: dict[str, datetime] = {}
     triggers_fired: dict[str, datetime] = {}
     for fire in fires:
@@ -162,7 +163,7 @@ async def apply_fires(
             if any(pending["id"] == decision.cancels_run_id for pending in rows):
                 # The run to cancel was made earlier in this batch: write it first.
                 await store.insert_runs(conn, rows)
-                await occurrences.record_runs(conn, rows, origins)
+                written.extend(rows)
                 rows.clear()
             await overlap.cancel_replaced_run(
                 conn, decision.cancels_run_id, row["id"], changes, now
@@ -182,8 +183,11 @@ async def apply_fires(
             if fire.trigger_id is not None:
                 triggers_fired[fire.trigger_id] = fire.requested_at
     await store.insert_runs(conn, rows)
-    await occurrences.record_runs(conn, rows, origins)
+    written.extend(rows)
     await store.mark_fired(conn, routines_fired, triggers_fired)
+    # Last: the trigger rows mark_fired updates are also the scheduler's to update, so
+    # the time between locking the routines and updating them is kept as short as before.
+    await occurrences.record_runs(conn, written, origins)
 
 
 def with_default_payload(fire: FireRequested, routine: Any) -> FireRequested:

@@ -91,10 +91,45 @@ async def start_next_waiting(
     conn: AsyncConnection, ended: Mapping[str, Any], changes: StatusChanges, now: datetime
 ) -> dict[str, Any] | None:
     """After a run of a routine reached a final status: dispatch the routine's oldest
-    waiting run, unless another run is active. The started run, or None."""
+    waiting run, unless another run is active. The started run, or None.
+
+    Routines without waiting runs are not locked, so ending runs costs what it did. A
+    run made to wait by a fire applied concurrently with this end, and so not seen
+    here, is started by the supervisor's next pass (`start_stranded_runs`)."""
     if ended["status"] not in _FINAL:
         return None
-    routine = (await store.lock_routines(conn, [ended["routine_id"]])).get(ended["routine_id"])
+    if not await waiting_runs(conn, [ended["routine_id"]]):
+        return None
+    return await _start_oldest_waiting(conn, ended["routine_id"], changes, now)
+
+
+async def start_stranded_runs(conn: AsyncConnection, changes: StatusChanges, now: datetime) -> int:
+    """Dispatch the oldest waiting run of every routine that has no active run; how many."""
+    waiting = runs.alias("waiting")
+    active = runs.alias("active")
+    query = (
+        select(waiting.c.routine_id)
+        .where(
+            waiting.c.status == _WAITING,
+            ~select(active.c.id)
+            .where(active.c.routine_id == waiting.c.routine_id, active.c.status.in_(_ACTIVE))
+            .exists(),
+        )
+        .distinct()
+        .limit(200)
+    )
+    routine_ids = sorted((await conn.execute(query)).scalars())
+    started = 0
+    for routine_id in routine_ids:
+        if await _start_oldest_waiting(conn, routine_id, changes, now) is not None:
+            started += 1
+    return started
+
+
+async def _start_oldest_waiting(
+    conn: AsyncConnection, routine_id: str, changes: StatusChanges, now: datetime
+) -> dict[str, Any] | None:
+    routine = (await store.lock_routines(conn, [routine_id])).get(routine_id)
     if routine is None:
         return None
     if await store.active_runs(conn, [routine["id"]], _ACTIVE):

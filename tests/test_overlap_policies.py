@@ -6,9 +6,13 @@ import asyncio
 from typing import Any
 
 import httpx
+from sqlalchemy import update
 from standardwebhooks.webhooks import Webhook
 
+from consumers import Pipeline
 from consumers.policy import decide_first_status
+from firehook.context import Context
+from firehook.store.tables import runs
 from schemas.common import ConcurrencyPolicy, RoutineStatus, RunSource, RunStatus
 from tests.conftest import Tenant, routine_body
 from tests.servers import Receiver, serve
@@ -179,3 +183,19 @@ async def test_cancel_other_sends_http_executors_a_signed_cancel_call(
     document = Webhook(secret).verify(body, headers)
     assert document["type"] == "dev.firehook.run.cancelled"
     assert document["runId"] == first and document["status"] == "cancelled"
+
+
+async def test_the_supervisor_starts_a_run_left_waiting_by_a_race(
+    client: httpx.AsyncClient, tenant: Tenant, ctx: Context
+) -> None:
+    routine_id = await routine(client, tenant, "buffer_all")
+    first = await fire(client, tenant, routine_id, "k0")
+    second = await fire(client, tenant, routine_id, "k1")
+    # As if the first run's end committed without seeing the second (applied meanwhile).
+    async with ctx.db.write() as conn:
+        await conn.execute(update(runs).where(runs.c.id == first).values(status="succeeded"))
+    assert await statuses(client, tenant, [second]) == ["received"]
+    pipeline = ctx.services["pipeline"]
+    assert isinstance(pipeline, Pipeline)
+    await pipeline.supervisor.run_once()
+    assert await statuses(client, tenant, [second]) == ["dispatched"]
