@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Literal, Self
 
-from pydantic import Field, RootModel, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from schemas.common import ApiModel, ResponseModel
 
@@ -24,10 +24,6 @@ class Occurrence(ResponseModel):
         default=None, description="Seconds between the scheduled time and its handling."
     )
     origin: Literal["scheduler", "backfill"]
-
-
-class OccurrenceList(RootModel[list[Occurrence]]):
-    """Occurrences, oldest scheduled time first; the total is in X-Total-Count."""
 
 
 _EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)

@@ -44,7 +44,7 @@ async def routine_with(
         headers=board,
     )
     assert added.status_code == 201, added.text
-    return created.json()["id"], added.json()["id"]
+    return created.json()["id"], added.json()["trigger"]["id"]
 
 
 async def ledger(

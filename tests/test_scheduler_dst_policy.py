@@ -137,7 +137,8 @@ async def test_triggers_store_validate_and_follow_the_policy(
     }
     created = await client.post(path, json=body, headers=board)
     assert created.status_code == 201, created.text
-    assert created.json()["dstPolicy"] == {"repeatedHour": "twice", "skippedHour": "skip"}
+    trigger = created.json()["trigger"]
+    assert trigger["dstPolicy"] == {"repeatedHour": "twice", "skippedHour": "skip"}
     for bad in (
         {"repeatedHour": "thrice"},
         {"skippedHour": "later"},
@@ -151,7 +152,7 @@ async def test_triggers_store_validate_and_follow_the_policy(
     )
     assert interval.status_code == 400
     patched = await client.patch(
-        f"/api/routine-triggers/{created.json()['id']}",
+        f"/api/routine-triggers/{trigger['id']}",
         json={"dstPolicy": {"repeatedHour": "once_second"}},
         headers=board,
     )

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -14,11 +11,11 @@ from firehook.context import Context, context_of
 from firehook.store import routines as store
 from gateway.access import authenticate, load_company
 from gateway.api.backfills import start_backfill
+from gateway.api.routines import change_routine
 from gateway.changes import routine_changed
 from gateway.http import model_response, parse_body, validate
 from gateway.routing import Api
 from gateway.selectors import read_selector
-from scheduler import reschedule_routine_triggers
 from schemas.backfills import BackfillRange
 from schemas.bulk import BulkAction, BulkOutcome, BulkResult
 from schemas.common import Role, RoutineStatus
@@ -32,25 +29,16 @@ _TARGET = {
     "resume": RoutineStatus.ACTIVE,
     "archive": RoutineStatus.ARCHIVED,
 }
+# The revision summaries of the single-routine pause, resume and archive.
+_SUMMARY = {
+    RoutineStatus.PAUSED: "Paused",
+    RoutineStatus.ACTIVE: "Resumed",
+    RoutineStatus.ARCHIVED: "Archived",
+}
 
 
 def _may_manage(principal: Principal, routine: RowMapping) -> bool:
     return principal.role is not Role.AGENT or routine["assignee_agent_id"] == principal.agent_id
-
-
-async def set_routine_status(
-    conn: AsyncConnection, routine: RowMapping, target: RoutineStatus, ctx: Context
-) -> None:
-    """Move a routine along its lifecycle, as pause / resume / archive do."""
-    now = ctx.clock()
-    changes: dict[str, Any] = {"status": target.value, "updated_at": now}
-    if target is RoutineStatus.ARCHIVED:
-        changes["archived_at"] = now
-    if target is RoutineStatus.ACTIVE:
-        changes["paused_reason"] = None
-    await store.update_routine(conn, routine["id"], changes)
-    if routine["status"] == RoutineStatus.PAUSED and target is RoutineStatus.ACTIVE:
-        await reschedule_routine_triggers(conn, dict(routine) | changes, now, resumed=True)
 
 
 def _status_outcome(routine: RowMapping, target: RoutineStatus, dry_run: bool) -> BulkOutcome:
@@ -99,6 +87,7 @@ async def bulk_action(request: Request) -> Response:
             descending=False,
             limit=limit,
             offset=0,
+            collection=principal.collection,
             label_selector=selector,
         )
     if total > limit:
@@ -120,30 +109,49 @@ async def bulk_action(request: Request) -> Response:
         elif backfill_range is not None:
             results.append(await _backfill_one(ctx, routine, backfill_range, body.dry_run))
         else:
-            results.append(await _change_status(ctx, routine, _TARGET[body.action], body.dry_run))
+            target = _TARGET[body.action]
+            results.append(await _change_status(ctx, principal, routine, target, body.dry_run))
     answer = BulkResult(action=body.action, dry_run=body.dry_run, matched=total, results=results)
     return model_response(answer)
 
 
 async def _change_status(
-    ctx: Context, routine: RowMapping, target: RoutineStatus, dry_run: bool
+    ctx: Context, principal: Principal, routine: RowMapping, target: RoutineStatus, dry_run: bool
 ) -> BulkOutcome:
     if dry_run:
         return _status_outcome(routine, target, dry_run=True)
-    async with ctx.db.write() as conn:
-        # Read again under the write lock: the routine may have changed since the match.
-        fresh = await store.get_routine(conn, routine["id"])
-        if fresh is None:
-            return BulkOutcome(
-                routine_id=routine["id"],
-                title=routine["title"],
-                status=RoutineStatus(routine["status"]),
-                outcome="refused",
-                reason="the routine no longer exists",
-            )
-        outcome = _status_outcome(fresh, target, dry_run=False)
-        if outcome.outcome == "applied":
-            await set_routine_status(conn, fresh, target, ctx)
+    try:
+        async with ctx.db.write() as conn:
+            # Read again under the write lock: the routine may have changed since the match.
+            fresh = await store.get_routine(conn, routine["id"])
+            if fresh is None:
+                return BulkOutcome(
+                    routine_id=routine["id"],
+                    title=routine["title"],
+                    status=RoutineStatus(routine["status"]),
+                    outcome="refused",
+                    reason="the routine no longer exists",
+                )
+            outcome = _status_outcome(fresh, target, dry_run=False)
+            if outcome.outcome == "applied":
+                # The single-routine rules apply: a draft is not resumed, and the change
+                # is a revision.
+                await change_routine(
+                    conn,
+                    ctx,
+                    principal,
+                    fresh["id"],
+                    {"status": target.value},
+                    change_summary=_SUMMARY[target],
+                )
+    except FirehookError as error:
+        return BulkOutcome(
+            routine_id=routine["id"],
+            title=routine["title"],
+            status=RoutineStatus(routine["status"]),
+            outcome="refused",
+            reason=error.message,
+        )
     if outcome.outcome == "applied":
         routine_changed(ctx, routine["id"])
     return outcome

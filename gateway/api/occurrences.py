@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from sqlalchemy.engine import RowMapping
 from starlette.requests import Request
 from starlette.responses import Response
 
 from firehook.context import context_of
 from firehook.store import occurrences as store
 from gateway.access import authenticate, load_routine, load_trigger
-from gateway.http import model_response, validate
+from gateway.http import list_response, validate
 from gateway.routing import Api, QueryParam
-from schemas.occurrences import Occurrence, OccurrenceList, OccurrenceQuery
+from schemas.occurrences import Occurrence, OccurrenceQuery
 
 api = Api()
 
@@ -26,7 +27,7 @@ _QUERY = (
     "/api/routine-triggers/{triggerId}/occurrences",
     "What became of each tick of a schedule trigger",
     "occurrences",
-    response=OccurrenceList,
+    response=list[Occurrence],
     query=_QUERY,
 )
 async def trigger_occurrences(request: Request) -> Response:
@@ -38,8 +39,7 @@ async def trigger_occurrences(request: Request) -> Response:
         rows, total = await store.list_occurrences(
             conn, trigger_id=trigger["id"], start=query.start, end=query.end, limit=query.limit
         )
-    page = OccurrenceList([Occurrence.model_validate(dict(row)) for row in rows])
-    return model_response(page, headers={"X-Total-Count": str(total)})
+    return list_response(rows, _view, reader="occurrence_list", total=total)
 
 
 @api.operation(
@@ -47,7 +47,7 @@ async def trigger_occurrences(request: Request) -> Response:
     "/api/routines/{routineId}/occurrences",
     "What became of each tick of a routine's schedule triggers",
     "occurrences",
-    response=OccurrenceList,
+    response=list[Occurrence],
     query=_QUERY,
 )
 async def routine_occurrences(request: Request) -> Response:
@@ -59,5 +59,9 @@ async def routine_occurrences(request: Request) -> Response:
         rows, total = await store.list_occurrences(
             conn, routine_id=routine["id"], start=query.start, end=query.end, limit=query.limit
         )
-    page = OccurrenceList([Occurrence.model_validate(dict(row)) for row in rows])
-    return model_response(page, headers={"X-Total-Count": str(total)})
+    return list_response(rows, _view, reader="occurrence_list", total=total)
+
+
+def _view(row: RowMapping) -> Occurrence:
+    """An occurrence row as the API shows it."""
+    return Occurrence.model_validate(dict(row))
