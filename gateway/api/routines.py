@@ -121,7 +121,7 @@ async def list_routines(request: Request) -> Response:
     request=RoutineCreate,
     response=Routine,
     status=201,
-    errors=(400, 401, 403, 404),
+    errors=(400, 401, 403, 404, 409),
     links=links_to(
         "routineId",
         "/id",

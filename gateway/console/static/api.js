@@ -64,23 +64,20 @@ const query = (params) => {
   return parts.length ? `?${parts.join("&")}` : "";
 };
 
-// Collections are `{data, total}` today and bare arrays with X-Total-Count later.
+// Collections are bare arrays, with the size of the whole collection in X-Total-Count.
 function listOf({ data, response }) {
-  const items = Array.isArray(data) ? data : (data && data.data) || [];
+  const items = Array.isArray(data) ? data : [];
   const header = response.headers.get("X-Total-Count");
-  const total = header !== null ? Number(header) : (data && data.total) ?? items.length;
-  return { items, total };
+  return { items, total: header !== null ? Number(header) : items.length };
 }
 
-// A created or rotated trigger is the trigger with `secret` today and
-// `{trigger, secretMaterial}` later.
+// A created or rotated trigger answers `{trigger, secretMaterial}`; the secret only there.
 function triggerOf(body) {
-  const trigger = body.trigger ?? body;
   const material = body.secretMaterial ?? null;
   return {
-    trigger,
-    secret: material?.webhookSecret ?? body.secret ?? null,
-    webhookUrl: material?.webhookUrl ?? trigger.publicUrl ?? null,
+    trigger: body.trigger,
+    secret: material?.webhookSecret ?? null,
+    webhookUrl: material?.webhookUrl ?? body.trigger.publicUrl ?? null,
   };
 }
 
@@ -109,10 +106,7 @@ export const api = {
   pause: (id) => post(`/api/routines/${enc(id)}/pause`),
   resume: (id) => post(`/api/routines/${enc(id)}/resume`),
   archive: async (id) => (await request("DELETE", `/api/routines/${enc(id)}`)).data,
-  async run(id, body) {
-    const data = await post(`/api/routines/${enc(id)}/run`, body);
-    return { ...data, id: data.id ?? data.runId };
-  },
+  run: (id, body) => post(`/api/routines/${enc(id)}/run`, body),
   runs: (routineId, params) => list(`/api/routines/${enc(routineId)}/runs`, params),
   getRun: (id) => get(`/api/runs/${enc(id)}`),
   cancelRun: (id) => post(`/api/runs/${enc(id)}/cancel`),

@@ -53,7 +53,7 @@ export async function render(view, routineId) {
       h("dl", { class: "facts" },
         fact("Status", badge(routine.status)),
         fact("Next run", h("span", { class: "next-run" }, time(routine.nextRunAt, zoneOf(routine)))),
-        fact("Last run", routine.lastStatus ? [badge(routine.lastStatus), " ", time(routine.lastRun)] : "never"),
+        fact("Last run", routine.lastRun ? [badge(routine.lastRun.status), " ", time(routine.lastRun.triggeredAt)] : "never"),
         fact("Assignee", routine.assigneeAgentId),
         fact("Project", routine.projectId),
         fact("Concurrency", routine.concurrencyPolicy),

@@ -142,8 +142,8 @@ export async function render(view) {
       h("td", { "data-label": "Status" }, badge(r.status)),
       h("td", { class: "triggers-cell", "data-label": "Triggers" }, detail ? triggerSummary(detail.triggers || []) : "…"),
       h("td", { class: "next-run", "data-label": "Next run" }, time(r.nextRunAt, zone)),
-      h("td", { "data-label": "Last run" }, r.lastStatus ? badge(r.lastStatus) : h("span", { class: "muted" }, "never"),
-        r.lastRun ? h("div", { class: "small" }, time(r.lastRun)) : null),
+      h("td", { "data-label": "Last run" }, r.lastRun ? badge(r.lastRun.status) : h("span", { class: "muted" }, "never"),
+        r.lastRun ? h("div", { class: "small" }, time(r.lastRun.triggeredAt)) : null),
       h("td", { class: "actions" }, actions(r)));
   }
 
