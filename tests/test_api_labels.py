@@ -26,8 +26,8 @@ async def titles(client: httpx.AsyncClient, tenant: Tenant, selector: str) -> li
         headers=Tenant.auth(tenant.board),
     )
     assert response.status_code == 200, response.text
-    body = response.json()
-    rows = body["data"] if isinstance(body, dict) else body
+    rows = response.json()
+    assert int(response.headers["X-Total-Count"]) == len(rows)
     return [row["title"] for row in rows]
 
 
@@ -61,6 +61,15 @@ async def test_labels_round_trip_and_patch_replaces_them(
         f"/api/routines/{routine_id}", json={"labels": {"env": "dev"}}, headers=board
     )
     assert patched.json()["labels"] == {"env": "dev"}
+    refused = await client.patch(
+        f"/api/routines/{routine_id}", json={"labels": None}, headers=board
+    )
+    assert refused.status_code == 400 and "labels" in refused.json()["details"]
+    cleared = await client.patch(f"/api/routines/{routine_id}", json={"labels": {}}, headers=board)
+    assert cleared.json()["labels"] == {}
+    revisions = await client.get(f"/api/routines/{routine_id}/revisions", headers=board)
+    snapshots = [revision["snapshot"]["routine"] for revision in revisions.json()]
+    assert {"env": "dev"} in [snapshot["labels"] for snapshot in snapshots]
     unlabelled = await make(client, tenant, "y")
     got = (await client.get(f"/api/routines/{unlabelled}", headers=board)).json()
     assert got["labels"] == {}
@@ -199,3 +208,22 @@ async def test_bulk_refuses_malformed_requests(client: httpx.AsyncClient, tenant
         assert response.json()["code"] == "VALIDATION_ERROR"
     other = await bulk(client, tenant, tenant.other_agent, {"selector": "x", "action": "pause"})
     assert outcomes(other) == {}
+
+
+async def test_bulk_changes_follow_the_rules_of_one_routine(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    board = Tenant.auth(tenant.board)
+    draft = await make(client, tenant, "draft", labels={"fleet": "f"}, projectId=None)
+    complete = await make(client, tenant, "complete", labels={"fleet": "f"})
+    paused = await bulk(client, tenant, tenant.board, {"selector": "fleet=f", "action": "pause"})
+    assert paused.status_code == 200, paused.text
+    revisions = await client.get(f"/api/routines/{complete}/revisions", headers=board)
+    assert revisions.json()[0]["changeSummary"] == "Paused"
+    resumed = await bulk(client, tenant, tenant.board, {"selector": "fleet=f", "action": "resume"})
+    outcomes = {row["routineId"]: row for row in resumed.json()["results"]}
+    assert outcomes[complete]["outcome"] == "applied"
+    assert outcomes[draft]["outcome"] == "refused"
+    assert "projectId" in outcomes[draft]["reason"]
+    got = (await client.get(f"/api/routines/{draft}", headers=board)).json()
+    assert got["status"] == "paused"
