@@ -83,19 +83,43 @@ class HttpDispatcher:
         await self._client.aclose()
 
     async def deliver(self, run: Mapping[Any, Any], routine: Mapping[Any, Any]) -> Delivery:
-        target = routine["dispatch"]
         task = None
         if routine.get("task_id"):
             async with self._ctx.db.read() as conn:
                 task = await task_store.get_task(conn, routine["task_id"])
         secret_params = open_secret_params(self._ctx.secrets, routine)
         body = dispatch_body(run, routine, task=task, secret_params=secret_params)
+        sent = await self._post(routine, body, run["id"], run["attempt"])
+        if isinstance(sent, Delivery):
+            return sent
+        return Delivery(
+            True,
+            http_status=sent.status_code,
+            result=_sync_result(run["id"], sent, self._ctx.settings.json_max_depth),
+        )
+
+    async def deliver_cancel(self, run: Mapping[Any, Any], routine: Mapping[Any, Any]) -> Delivery:
+        """Tell the executor that a run it was given is cancelled: the run's cancelled event,
+        signed as a dispatch is, with `webhook-id` `{runId}:cancel`."""
+        document = run_event(run)
+        document["type"] = "dev.firehook.run.cancelled"
+        sent = await self._post(routine, orjson.dumps(document), f"{run['id']}:cancel", 1)
+        if isinstance(sent, Delivery):
+            return sent
+        return Delivery(True, http_status=sent.status_code)
+
+    async def _post(
+        self, routine: Mapping[Any, Any], body: bytes, delivery_id: str, attempt: int
+    ) -> httpx.Response | Delivery:
+        """POST a signed document to the routine's endpoint: the 2xx response, or how
+        the delivery failed."""
+        target = routine["dispatch"]
         secret_token = routine["dispatch_secret_enc"]
-        headers = {"content-type": "application/json", "firehook-attempt": str(run["attempt"])}
+        headers = {"content-type": "application/json", "firehook-attempt": str(attempt)}
         if secret_token:
             secret = self._ctx.secrets.decrypt(secret_token, routine["id"].encode())
             headers |= sign_webhook(
-                "standard_webhooks", secret, body, time.time(), delivery_id=run["id"]
+                "standard_webhooks", secret, body, time.time(), delivery_id=delivery_id
             )
         started = time.perf_counter()
         try:
@@ -118,11 +142,7 @@ class HttpDispatcher:
             return Delivery(
                 False, http_status=response.status_code, error=f"HTTP {response.status_code}"
             )
-        return Delivery(
-            True,
-            http_status=response.status_code,
-            result=_sync_result(run["id"], response, self._ctx.settings.json_max_depth),
-        )
+        return response
 
 
 def _sync_result(run_id: str, response: httpx.Response, max_depth: int) -> RunResult | None:

@@ -14,6 +14,7 @@ from typing import Any, Final
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from consumers import overlap
 from consumers.conditions import condition_skip_reason
 from consumers.parameters import payload_params_problem
 from consumers.policy import Decision, decide_first_status
@@ -24,6 +25,7 @@ from firehook.cloudevents import UndecodableEvent, decode_event
 from firehook.context import Context
 from firehook.metrics import FIRES_CONSUMED, RUNS_BY_STATUS
 from firehook.poison import skip_record
+from firehook.store import occurrences
 from firehook.store import runs as store
 from firehook.store import tasks as task_store
 from schemas.common import (
@@ -43,6 +45,7 @@ _CONSUMED = {
     outcome: FIRES_CONSUMED.labels(outcome=outcome)
     for outcome in ("undecodable", "duplicate", "refused", "run_created")
 }
+_BUFFERING = {ConcurrencyPolicy.BUFFER_ONE.value, ConcurrencyPolicy.BUFFER_ALL.value}
 _RUNS = {status: RUNS_BY_STATUS.labels(status=status.value) for status in RunStatus}
 
 DeadLetter = Callable[[Message, str], Awaitable[None]]
@@ -148,14 +151,24 @@ async def apply_fires(
     routines = await store.lock_routines(conn, (fire.routine_id for fire in fires))
     fires = [with_default_payload(fire, routines.get(fire.routine_id)) for fire in fires]
     existing = await store.existing_run_ids(conn, (fire.run_id for fire in fires))
+    overridden = {f.routine_id for f in fires if f.overlap_policy is not None}
+    overlaps = {f.routine_id: f.overlap_policy for f in fires if f.overlap_policy is not None}
     active = await store.active_runs(
         conn,
         (
             rid
             for rid, r in routines.items()
-            if r["concurrency_policy"] != ConcurrencyPolicy.ALWAYS_ENQUEUE
+            if r["concurrency_policy"] != ConcurrencyPolicy.ALWAYS_ENQUEUE or rid in overridden
         ),
         ACTIVE_RUN_STATUSES,
+    )
+    waiting = await overlap.waiting_runs(
+        conn,
+        (
+            rid
+            for rid, r in routines.items()
+            if (overlaps.get(rid) or r["concurrency_policy"]) in _BUFFERING
+        ),
     )
     # A task checks the init params a payload asks for and resolves a dispatched run's
     # parameters for its executor.
@@ -163,6 +176,8 @@ async def apply_fires(
         conn, (r["task_id"] for r in routines.values() if r["task_id"])
     )
     rows: list[dict[str, Any]] = []
+    origins = {f.fire_id: "backfill" for f in fires if f.backfill_id is not None}
+    written: list[dict[str, Any]] = []
     routines_fired: dict[str, datetime] = {}
     triggers_fired: dict[str, datetime] = {}
     for fire in fires:
@@ -181,9 +196,10 @@ async def apply_fires(
             continue
         decision = decide_first_status(
             RoutineStatus(routine["status"]),
-            ConcurrencyPolicy(routine["concurrency_policy"]),
+            fire.overlap_policy or ConcurrencyPolicy(routine["concurrency_policy"]),
             fire.source,
             active.get(fire.routine_id),
+            waiting.get(fire.routine_id),
         )
         rendered = render_run(fire, routine, now)
         if decision.status is not RunStatus.SKIPPED or decision.coalesced_into_run_id:
@@ -202,6 +218,17 @@ async def apply_fires(
                 decision = Decision(RunStatus.SKIPPED, reason)
         row = _run_row(fire, routine, decision.status, now, rendered)
         row |= {"reason": decision.reason, "coalesced_into_run_id": decision.coalesced_into_run_id}
+        if decision.cancels_run_id is not None:
+            if any(pending["id"] == decision.cancels_run_id for pending in rows):
+                # The run to cancel was made earlier in this batch: write it first.
+                await store.insert_runs(conn, rows)
+                written.extend(rows)
+                rows.clear()
+            await overlap.cancel_replaced_run(
+                conn, decision.cancels_run_id, row["id"], changes, now
+            )
+        if decision.status is RunStatus.RECEIVED:
+            waiting.setdefault(fire.routine_id, row["id"])
         if decision.dispatches:
             active[fire.routine_id] = row["id"]
             if routine["dispatch"].get("type") == "http":
@@ -220,8 +247,12 @@ async def apply_fires(
             if fire.trigger_id is not None:
                 triggers_fired[fire.trigger_id] = fire.requested_at
     await store.insert_runs(conn, rows)
+    written.extend(rows)
     await store.mark_fired(conn, routines_fired, triggers_fired)
-    return rows
+    # Last: the trigger rows mark_fired updates are also the scheduler's to update, so
+    # the time between locking the routines and updating them is kept as short as before.
+    await occurrences.record_runs(conn, written, origins)
+    return written
 
 
 def with_default_payload(fire: FireRequested, routine: Any) -> FireRequested:
@@ -236,7 +267,7 @@ def _run_row(
     fire: FireRequested, routine: Any, status: RunStatus, now: datetime, rendered: RenderedRun
 ) -> dict[str, Any]:
     dispatched = status is RunStatus.DISPATCHED
-    final = not dispatched
+    final = not dispatched and status is not RunStatus.RECEIVED
     return {
         "id": fire.run_id,
         "company_id": routine["company_id"],

@@ -10,6 +10,8 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consumers.chains import fire_successors
+from consumers.failures import pause_after_failures
+from consumers.overlap import start_next_waiting
 from consumers.policy import retry_delay_sec
 from consumers.records import StatusChanges, attempts_with, executor_context
 from firehook.metrics import RUNS_BY_STATUS
@@ -135,6 +137,8 @@ async def _end_attempt(
     if updated is not None and delay is None:
         # The run's final status: its chain successors fire in this same transaction.
         await fire_successors(conn, updated, changes, now)
+        await pause_after_failures(conn, updated, changes, now)
+        await start_next_waiting(conn, updated, changes, now)
     return updated
 
 
@@ -187,6 +191,7 @@ async def cancel_run(
     updated = await _transition(conn, run, values, entry, changes, now, from_statuses=_OPEN)
     if updated is None:
         raise Conflict("run changed status concurrently; fetch it again")
+    await start_next_waiting(conn, updated, changes, now)
     return updated
 
 

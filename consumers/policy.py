@@ -10,6 +10,7 @@ from schemas.common import ConcurrencyPolicy, RoutineStatus, RunSource, RunStatu
 # Fires that arrive on their own (not asked for by a person) are recorded as skipped
 # while the routine is paused; a manual run of a paused routine is allowed (seed 002).
 _AUTOMATIC_SOURCES = frozenset({RunSource.WEBHOOK, RunSource.SCHEDULE, RunSource.CHAIN})
+_BUFFERING = frozenset({ConcurrencyPolicy.BUFFER_ONE, ConcurrencyPolicy.BUFFER_ALL})
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +18,8 @@ class Decision:
     status: RunStatus
     reason: str | None = None
     coalesced_into_run_id: str | None = None
+    # cancel_other: the active run this fire's run replaces.
+    cancels_run_id: str | None = None
 
     @property
     def dispatches(self) -> bool:
@@ -28,15 +31,28 @@ def decide_first_status(
     policy: ConcurrencyPolicy,
     source: RunSource,
     active_run_id: str | None,
+    waiting_run_id: str | None = None,
 ) -> Decision:
-    """What happens to a new fire of a routine that is not archived."""
+    """What happens to a new fire of a routine that is not archived.
+
+    `waiting_run_id` is the routine's oldest run waiting its turn (status `received`)."""
     if routine_status is RoutineStatus.PAUSED and source in _AUTOMATIC_SOURCES:
         return Decision(RunStatus.SKIPPED, reason="routine is paused")
+    if active_run_id is None and waiting_run_id is not None and policy in _BUFFERING:
+        # Runs are waiting (their turn comes in this same moment): keep the order.
+        active_run_id = waiting_run_id
     if active_run_id is not None:
         if policy is ConcurrencyPolicy.COALESCE_IF_ACTIVE:
             return Decision(RunStatus.COALESCED, "a run of this routine is active", active_run_id)
         if policy is ConcurrencyPolicy.SKIP_IF_ACTIVE:
             return Decision(RunStatus.SKIPPED, "a run of this routine is active", active_run_id)
+        if policy is ConcurrencyPolicy.BUFFER_ONE and waiting_run_id is not None:
+            reason = "a run of this routine is already waiting"
+            return Decision(RunStatus.SKIPPED, reason, waiting_run_id)
+        if policy in _BUFFERING:
+            return Decision(RunStatus.RECEIVED, "waiting for the active run to end")
+        if policy is ConcurrencyPolicy.CANCEL_OTHER:
+            return Decision(RunStatus.DISPATCHED, cancels_run_id=active_run_id)
     return Decision(RunStatus.DISPATCHED)
 
 

@@ -17,6 +17,8 @@ from schemas.common import RunStatus, utc_iso
 from schemas.events import FireRequested, RunEvent, run_event_id, run_event_type
 
 DISPATCH_HTTP_TOPIC = "firehook.internal.dispatch-http"
+# Outbox rows that tell an HTTP executor a run it was given is cancelled (cancel_other).
+CANCEL_HTTP_TOPIC = "firehook.internal.cancel-http"
 
 
 # Set by `executor_context` on dispatched events only, never read from a run row.
@@ -148,6 +150,19 @@ class StatusChanges:
                 "created_at": now,
             }
         )
+
+
+def cancel_http(changes: StatusChanges, run: Mapping[str, Any], now: datetime) -> None:
+    """Queue the signed cancel call of a run an HTTP executor was given."""
+    changes.outbox.append(
+        {
+            "topic": CANCEL_HTTP_TOPIC,
+            "key": run["routine_id"],
+            "headers": [],
+            "body": {"runId": run["id"], "attempt": run["attempt"]},
+            "created_at": now,
+        }
+    )
 
 
 def attempts_with(

@@ -18,7 +18,7 @@ import structlog
 
 from consumers import lifecycle
 from consumers.dispatch import HttpDispatcher
-from consumers.records import DISPATCH_HTTP_TOPIC, StatusChanges
+from consumers.records import CANCEL_HTTP_TOPIC, DISPATCH_HTTP_TOPIC, StatusChanges
 from firehook.bus import Bus, Message
 from firehook.context import Context
 from firehook.ids import new_id
@@ -96,7 +96,7 @@ class OutboxRelay:
         if poison:
             async with self._ctx.db.write() as conn:
                 await store.remove_from_outbox(conn, poison)
-        events = [row for row in rows if row["topic"] != DISPATCH_HTTP_TOPIC]
+        events = [row for row in rows if row["topic"] not in _DELIVERIES]
         events = [row for row in events if row["id"] not in poison]
         if events:
             try:
@@ -110,7 +110,7 @@ class OutboxRelay:
             async with self._ctx.db.write() as conn:
                 await store.remove_from_outbox(conn, [row["id"] for row in events])
         for row in rows:
-            if row["topic"] == DISPATCH_HTTP_TOPIC and row["id"] not in poison:
+            if row["topic"] in _DELIVERIES and row["id"] not in poison:
                 await self._slots.acquire()
                 task = asyncio.create_task(self._deliver(row))
                 self._deliveries.add(task)
@@ -130,7 +130,22 @@ class OutboxRelay:
         finally:
             self._slots.release()
 
+    async def _deliver_cancel(self, row: Mapping[Any, Any]) -> None:
+        """The signed cancel call of a run (cancel_other); one try, as the run is over."""
+        async with self._ctx.db.read() as conn:
+            run = await store.get_run(conn, row["body"]["runId"])
+            routine = await routine_store.get_routine(conn, run["routine_id"]) if run else None
+        if run is not None and routine is not None and routine["dispatch"].get("url"):
+            delivery = await self._dispatcher.deliver_cancel(run, routine)
+            if not delivery.delivered:
+                log.info("cancel call not delivered", run_id=run["id"], error=delivery.error)
+        async with self._ctx.db.write() as conn:
+            await store.remove_from_outbox(conn, [row["id"]])
+
     async def _deliver_row(self, row: Mapping[Any, Any]) -> None:
+        if row["topic"] == CANCEL_HTTP_TOPIC:
+            await self._deliver_cancel(row)
+            return
         run_id, attempt = _delivery_of(row)
         async with self._ctx.db.read() as conn:
             run = await store.get_run(conn, run_id)
@@ -189,6 +204,9 @@ class OutboxRelay:
         self._wake.notify()
 
 
+_DELIVERIES = frozenset({DISPATCH_HTTP_TOPIC, CANCEL_HTTP_TOPIC})
+
+
 def _messages(rows: Sequence[Mapping[Any, Any]]) -> tuple[dict[int, Message], list[int]]:
     """The bus message of each event row, and the ids of rows that cannot be sent at all.
 
@@ -199,7 +217,7 @@ def _messages(rows: Sequence[Mapping[Any, Any]]) -> tuple[dict[int, Message], li
     poison: list[int] = []
     for row in rows:
         try:
-            if row["topic"] == DISPATCH_HTTP_TOPIC:
+            if row["topic"] in _DELIVERIES:
                 _delivery_of(row)
             else:
                 messages[row["id"]] = _message(row)

@@ -9,6 +9,7 @@ from datetime import datetime
 import structlog
 
 from consumers import lifecycle
+from consumers.overlap import start_stranded_runs
 from consumers.records import StatusChanges
 from firehook.context import Context
 from firehook.store import runs as store
@@ -54,6 +55,7 @@ class RunSupervisor:
             now = now or self._ctx.clock()
             expired = await lifecycle.expire_overdue_runs(conn, changes, now)
             retried = await lifecycle.start_due_retries(conn, changes, now)
+            retried += await start_stranded_runs(conn, changes, now)
             await changes.save(conn)
             next_due = await store.earliest_deadline(
                 conn, [s.value for s in ACTIVE_RUN_STATUSES], RunStatus.RETRY_PENDING.value

@@ -17,6 +17,7 @@ from firehook.store import Database, upgrade_to_head_async
 from gateway import create_app
 from gateway.app import MANAGEMENT_APIS
 from gateway.routing import Api
+from scheduler.backfill import stop_backfills
 
 log = structlog.get_logger("firehook")
 
@@ -74,6 +75,11 @@ def build_app(
                     await asyncio.wait_for(service.stop(), remaining)
                 except TimeoutError:
                     log.warning("service did not stop in time", service=type(service).__name__)
+            remaining = max(0.1, deadline - asyncio.get_running_loop().time())
+            try:
+                await asyncio.wait_for(stop_backfills(ctx), remaining)
+            except TimeoutError:
+                log.warning("backfills did not stop in time")
             await ctx.db.close()
 
     return create_app(ctx, apis=apis, lifespan=lifespan)

@@ -202,13 +202,18 @@ def _run_role(args: argparse.Namespace) -> int:
     _tune_gc()
     # uvicorn stops accepting on SIGTERM, finishes requests in hand, then runs the
     # lifespan shutdown that drains the role's services.
-    started = serve(
-        app,
-        settings,
-        lifespan="on",
-        access_log=False,
-        timeout_graceful_shutdown=settings.shutdown_timeout_sec // 2,
-    )
+    try:
+        started = serve(
+            app,
+            settings,
+            lifespan="on",
+            access_log=False,
+            timeout_graceful_shutdown=settings.shutdown_timeout_sec // 2,
+        )
+    except _Terminated:
+        # uvicorn raises the SIGTERM it handled again once its graceful shutdown is over:
+        # the normal end of a served role, which its JSON log has already told.
+        return 143
     return 0 if started else 1
 
 

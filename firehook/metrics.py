@@ -39,6 +39,11 @@ SCHEDULER_LATENESS = Histogram(
     "How late each scheduled fire was published.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0, 60.0),
 )
+SCHEDULE_OCCURRENCES = Counter(
+    "firehook_schedule_occurrences_total",
+    "Ticks of schedule triggers recorded in the occurrence ledger, by outcome.",
+    ["outcome"],
+)
 DISPATCH_SECONDS = Histogram(
     "firehook_dispatch_seconds", "Duration of HTTP dispatch of a run.", buckets=_LATENCY_BUCKETS
 )

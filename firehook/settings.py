@@ -90,6 +90,12 @@ class Settings(BaseSettings):
     shutdown_timeout_sec: int = Field(default=25, ge=2)
     consumer_batch_size: int = Field(default=500, ge=1)
     dispatch_concurrency: int = Field(default=64, ge=1)
+    # Schedules: the occurrence ledger's retention, and the bounds of a backfill.
+    occurrence_retention_days: float = Field(default=30.0, gt=0)
+    backfill_max_range_days: float = Field(default=31.0, gt=0)
+    backfill_max_ticks: int = Field(default=10_000, ge=1)
+    backfill_rate_per_sec: float = Field(default=50.0, gt=0)
+    bulk_max_routines: int = Field(default=1_000, ge=1)
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -12,9 +12,12 @@ from starlette.routing import BaseRoute
 from firehook.context import Context
 from gateway import console, health, inbound, webhooks
 from gateway.api import (
+    backfills,
+    bulk,
     chains,
     companies,
     deliveries,
+    occurrences,
     revisions,
     routines,
     runs,
@@ -47,6 +50,9 @@ MANAGEMENT_APIS: tuple[Api, ...] = (
     schedules.api,
     scheduler_compat.api,
     deliveries.api,
+    occurrences.api,
+    backfills.api,
+    bulk.api,
 )
 
 

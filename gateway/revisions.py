@@ -45,6 +45,8 @@ ROUTINE_FIELDS = (
     "condition",
     "delivery",
     "variables",
+    "labels",
+    "pause_after_failures",
 )
 TRIGGER_FIELDS = (
     "kind",
@@ -62,6 +64,8 @@ TRIGGER_FIELDS = (
     "max_body_bytes",
     "rate_limit_per_minute",
     "condition",
+    "exclude_dates",
+    "dst_policy",
 )
 
 

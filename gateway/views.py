@@ -89,6 +89,7 @@ def routine_view(
         kinds = {t["id"]: t for t in triggers or ()}
         values["recent_runs"] = [run_view(run, kinds.get(run["trigger_id"])) for run in recent_runs]
     values["default_payload"] = row.get("default_payload") or {}
+    values["labels"] = row.get("labels") or {}
     if triggers is not None:
         assert ctx is not None
         values["triggers"] = [trigger_view(t, ctx, routine_status=row["status"]) for t in triggers]
@@ -200,6 +201,8 @@ def trigger_view(
         every=row["every_sec"],
         at=row["at"],
         jitter_sec=row["jitter_sec"],
+        exclude_dates=row.get("exclude_dates"),
+        dst_policy=row.get("dst_policy"),
         public_id=row["public_id"],
         public_url=ctx.public_url(row["public_id"]) if is_webhook else None,
         signing_mode=row["signing_mode"],

@@ -12,6 +12,8 @@ from schemas.common import CatchUpPolicy
 # A schedule with a one-second cadence and a day-long grace could otherwise yield
 # 86,400 on-time ticks at once; past this many, the oldest are dropped.
 MAX_TICKS_PER_CLAIM = 1000
+# Missed ticks are listed (for the occurrence ledger) up to this many per claim.
+MAX_MISSED_LISTED = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +21,7 @@ class TickPlan:
     fire: list[datetime]
     skipped: int
     next_pointer: datetime | None
+    missed: tuple[datetime, ...] = ()
 
 
 def plan_ticks(
@@ -37,6 +40,7 @@ def plan_ticks(
     A tick later than `grace_sec` is missed. `skip_missed` fires none of the missed
     ticks; `enqueue_missed_with_cap` fires the earliest `cap` of them. Ticks within
     the grace period always fire. A jittered tick is late only by what exceeds its jitter.
+    `missed` lists the late ticks that do not fire (the first MAX_MISSED_LISTED).
     """
     window_start = now - timedelta(seconds=grace_sec + jitter_sec)
     following = next_fire(schedule, pointer)
@@ -44,12 +48,17 @@ def plan_ticks(
         # The common case, one tick on time: a single next-fire computation.
         return TickPlan([pointer], 0, following)
     missed: list[datetime] = []
-    if pointer < window_start and policy is CatchUpPolicy.ENQUEUE_MISSED_WITH_CAP:
-        missed = [
+    late: list[datetime] = []
+    if pointer < window_start:
+        enqueue = policy is CatchUpPolicy.ENQUEUE_MISSED_WITH_CAP
+        listed = MAX_MISSED_LISTED + (cap if enqueue else 0)
+        late = [
             pointer,
-            *fires_between(schedule, pointer, window_start - timedelta(microseconds=1), cap),
+            *fires_between(schedule, pointer, window_start - timedelta(microseconds=1), listed),
         ]
-        missed = [tick for tick in missed if tick < window_start][:cap]
+        late = [tick for tick in late if tick < window_start]
+        if enqueue:
+            missed, late = late[:cap], late[cap:]
     on_time: list[datetime] = []
     if pointer >= window_start:
         on_time.append(pointer)
@@ -63,7 +72,9 @@ def plan_ticks(
         if pointer < window_start
         else 0
     )
-    return TickPlan(missed + on_time, max(skipped, 0), next_fire(schedule, now))
+    return TickPlan(
+        missed + on_time, max(skipped, 0), next_fire(schedule, now), tuple(late[:MAX_MISSED_LISTED])
+    )
 
 
 def _count_missed(schedule: Schedule, pointer: datetime, window_start: datetime) -> int:

@@ -9,15 +9,24 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from firehook.store import occurrences
 from firehook.store import routines as store
-from scheduler.timing import Schedule, next_fire
+from firehook.store.occurrences import Outcome, tick_record
+from scheduler.catchup import MAX_MISSED_LISTED
+from scheduler.timing import Schedule, fires_between, next_fire
 from schemas.common import CatchUpPolicy, TriggerKind
+from schemas.schedule_rules import DstPolicy
 
 
 def schedule_of(trigger: Mapping[Any, Any]) -> Schedule | None:
     """The schedule of a schedule trigger's stored values; None for other kinds."""
     if trigger.get("cron_expression"):
-        return _cron_schedule(trigger["cron_expression"], trigger.get("timezone") or "UTC")
+        dst = trigger.get("dst_policy")
+        return _cron_schedule(
+            trigger["cron_expression"],
+            trigger.get("timezone") or "UTC",
+            DstPolicy.model_validate(dst) if dst else None,
+        )
     if trigger.get("cadence"):
         cadence = trigger["cadence"]
         return _cadence_schedule(
@@ -35,8 +44,8 @@ def schedule_of(trigger: Mapping[Any, Any]) -> Schedule | None:
 
 # Schedules are immutable and many triggers share an expression: each is parsed once.
 @lru_cache(maxsize=65_536)
-def _cron_schedule(expression: str, timezone: str) -> Schedule:
-    return Schedule.from_cron(expression, timezone)
+def _cron_schedule(expression: str, timezone: str, dst: DstPolicy | None) -> Schedule:
+    return Schedule.from_cron(expression, timezone, dst)
 
 
 @lru_cache(maxsize=4_096)
@@ -57,6 +66,25 @@ def next_run_for_trigger(trigger: Mapping[Any, Any], after: datetime) -> datetim
     return next_fire(schedule, after) if schedule is not None else None
 
 
+async def _record_paused_ticks(
+    conn: AsyncConnection, trigger: Mapping[Any, Any], pointer: datetime, now: datetime
+) -> None:
+    """Record in the ledger the ticks a resume under `skip_missed` passes over."""
+    schedule = schedule_of(trigger)
+    if schedule is None:
+        return
+    ticks = [pointer, *fires_between(schedule, pointer, now, MAX_MISSED_LISTED)]
+    reason = "the routine was paused"
+    await occurrences.record_ticks(
+        conn,
+        [
+            tick_record(trigger, tick, Outcome.SKIPPED, reason, now)
+            for tick in ticks[:MAX_MISSED_LISTED]
+            if tick <= now
+        ],
+    )
+
+
 async def reschedule_routine_triggers(
     conn: AsyncConnection, routine: Mapping[Any, Any], now: datetime, *, resumed: bool
 ) -> None:
@@ -74,4 +102,5 @@ async def reschedule_routine_triggers(
             await store.update_trigger(
                 conn, trigger["id"], {"next_run_at": next_run_for_trigger(trigger, now)}
             )
+            await _record_paused_ticks(conn, trigger, pointer, now)
     await store.refresh_routine_next_run(conn, routine["id"], now)

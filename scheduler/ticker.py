@@ -30,10 +30,13 @@ from firehook.context import Context
 from firehook.fires import publish_fires
 from firehook.ids import new_id, run_id_for
 from firehook.metrics import SCHEDULER_LATENESS
+from firehook.store import occurrences
 from firehook.store import schedules as store
-from scheduler.catchup import jitter_delay, plan_ticks
+from firehook.store.occurrences import Outcome, tick_record
+from scheduler.catchup import TickPlan, jitter_delay, plan_ticks
+from scheduler.exclusions import exclusions_of, is_excluded
 from scheduler.plan import schedule_of
-from scheduler.timing import next_fire
+from scheduler.timing import Schedule, next_fire
 from schemas.common import CatchUpPolicy, RoutineStatus, RunSource, utc_iso
 from schemas.errors import Unavailable
 from schemas.events import FireRequested
@@ -45,6 +48,7 @@ _PUBLISH_RETRY_SEC = 1.0
 # A burst of due triggers is read and planned this long before it is due, and
 # published at its time: its lateness is then the publish alone.
 _PREPARE_AHEAD_SEC = 1.0
+_PRUNE_EVERY = timedelta(hours=1)
 
 
 def schedule_key(trigger_id: str, scheduled_for: datetime) -> str:
@@ -75,6 +79,28 @@ def _jitter(row: Mapping[Any, Any], tick: datetime) -> float:
     return jitter_delay(row["id"], tick, row["jitter_sec"], following)
 
 
+def _unfired_records(
+    row: Mapping[Any, Any], schedule: Schedule, plan: TickPlan, now: datetime
+) -> tuple[list[datetime], list[dict[str, Any]]]:
+    """The plan's ticks that fire, and ledger records of those that do not: missed ones,
+    and ones on the trigger's exclusion dates."""
+    if CatchUpPolicy(row["catch_up_policy"]) is CatchUpPolicy.SKIP_MISSED:
+        why = f"later than misfireGraceSec ({row['misfire_grace_sec']}s) under skip_missed"
+    else:
+        why = f"beyond catchUpCap ({row['catch_up_cap']}) under enqueue_missed_with_cap"
+    records = [tick_record(row, tick, Outcome.MISSED, why, now) for tick in plan.missed]
+    exclusions = exclusions_of(row["exclude_dates"])
+    if not exclusions:
+        return plan.fire, records
+    ticks: list[datetime] = []
+    for tick in plan.fire:
+        if is_excluded(tick, schedule.zone, exclusions):
+            records.append(tick_record(row, tick, Outcome.EXCLUDED, "an excluded date", now))
+        else:
+            ticks.append(tick)
+    return ticks, records
+
+
 class Ticker:
     """The scheduler of one process (a replica)."""
 
@@ -84,6 +110,7 @@ class Ticker:
         self._heap: list[tuple[float, str, datetime]] = []
         self._pointers: dict[str, datetime] = {}
         self._synced_at: datetime | None = None
+        self._pruned_at: datetime | None = None
         self._task: asyncio.Task[None] | None = None
         self.last_tick_at: datetime | None = None
         self.fired_last_tick = 0
@@ -147,6 +174,8 @@ class Ticker:
         since = (self._synced_at or now) - _RESYNC_OVERLAP
         async with self._ctx.db.read() as conn:
             rows = await store.changed_schedule_triggers(conn, since)
+        if self._pruned_at is None or now - self._pruned_at >= _PRUNE_EVERY:
+            await self.prune_ledger(now)
         for row in rows:
             self._track(row)
         self._synced_at = now
@@ -183,6 +212,14 @@ class Ticker:
             if due <= cutoff and self._pointers.get(tid) == pointer
         )
 
+    async def prune_ledger(self, now: datetime) -> int:
+        """Forget occurrences older than the retention setting; returns how many."""
+        retention = timedelta(days=self._ctx.settings.occurrence_retention_days)
+        async with self._ctx.db.write() as conn:
+            pruned = await occurrences.prune_occurrences(conn, now - retention)
+        self._pruned_at = now
+        return pruned
+
     @property
     def triggers_loaded(self) -> int:
         return len(self._pointers)
@@ -212,6 +249,9 @@ class Ticker:
         if advances:
             async with self._ctx.db.write() as conn:
                 await store.advance_triggers(conn, advances)
+                records = [record for advance in advances for record in advance["records"]]
+                if records:
+                    await occurrences.record_ticks(conn, records)
             for advance in advances:
                 self._pointers.pop(advance["id"], None)
                 moved = dict(advance["row"]) | {
@@ -254,6 +294,7 @@ class Ticker:
             )
             if plan.skipped:
                 log.info("missed ticks skipped", trigger_id=trigger_id, skipped=plan.skipped)
+            ticks, records = _unfired_records(row, schedule, plan, as_of)
             one_shot = row["at"] is not None
             claim = {
                 "id": trigger_id,
@@ -262,8 +303,9 @@ class Ticker:
                 "new": plan.next_pointer,
                 "enabled": bool(row["enabled"]) and not (one_shot and plan.next_pointer is None),
                 "row": row,
+                "records": records,
             }
-            fires = [self._fire(row, tick, as_of) for tick in plan.fire]
+            fires = [self._fire(row, tick, as_of) for tick in ticks]
             prepared.append(_Prepared(due_ts, fires, claim))
         return prepared
 

@@ -34,6 +34,7 @@ from schemas.cron import (
     validate_cadence,
     validate_timezone,
 )
+from schemas.schedule_rules import DstPolicy
 
 __all__ = [
     "UNIX_EPOCH",
@@ -51,6 +52,7 @@ __all__ = [
 ]
 
 UNIX_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_DEFAULT_DST: Final = ("once_first", "at_transition")
 ScheduleType = Literal["cron", "every", "at", "cadence"]
 
 _DAY: Final = 86_400
@@ -79,6 +81,7 @@ def _offset(tz: tzinfo, instant: int) -> int:
 
 
 _Segment = tuple[int, int, int]  # (start instant, end instant, UTC offset), end exclusive
+_Dst = tuple[str, str]  # (repeated-hour policy, skipped-hour policy)
 
 
 @lru_cache(maxsize=65_536)
@@ -206,22 +209,34 @@ def _first_wall(spec: CronSpec, day_start: int, lo: int, hi: int) -> int:
 
 
 def _first_fire_in_day(
-    spec: CronSpec, segments: tuple[_Segment, ...], day_start: int, after: int
+    spec: CronSpec,
+    segments: tuple[_Segment, ...],
+    day_start: int,
+    after: int,
+    dst: _Dst = ("once_first", "at_transition"),
 ) -> int:
     """Earliest instant > `after` at which the job fires for this local day, or -1."""
     day_end = day_start + _DAY
     if spec.fixed_time and len(segments) > 1:
+        repeated, skipped = dst
         # Follow the furthest wall time reached so far, as cronie's "virtual time" does:
-        # walls it jumps over fire at the jump, walls it revisits do not fire again.
+        # walls it jumps over fire at the jump, walls it revisits do not fire again
+        # (the defaults; `dst` may ask to skip the jumped walls, or to fire the
+        # revisited ones instead of, or as well as, their first passing).
         reached = segments[0][0] + segments[0][2]
-        for start, end, offset in segments:
+        for index, (start, end, offset) in enumerate(segments):
             wall_start, wall_end = start + offset, end + offset
-            if wall_start > reached and start > after:
+            if wall_start > reached and start > after and skipped == "at_transition":
                 lo, hi = max(reached, day_start), min(wall_start, day_end)
                 if _first_wall(spec, day_start, lo, hi) >= 0:
                     return start
-            lo = max(wall_start, reached, day_start, after + offset + 1)
-            wall = _first_wall(spec, day_start, lo, min(wall_end, day_end))
+            floor = reached if repeated == "once_first" else wall_start
+            lo = max(wall_start, floor, day_start, after + offset + 1)
+            hi = min(wall_end, day_end)
+            if repeated == "once_second" and index + 1 < len(segments):
+                # Walls the next segment passes again fire only then.
+                hi = min(hi, segments[index + 1][0] + segments[index + 1][2])
+            wall = _first_wall(spec, day_start, lo, hi)
             if wall >= 0:
                 return wall - offset
             reached = max(reached, wall_end)
@@ -244,7 +259,9 @@ def _earliest_of_next_day(segments: tuple[_Segment, ...], next_day_start: int) -
     return min(candidates, default=segments[-1][1])
 
 
-def _next_cron_instant(spec: CronSpec, tz: tzinfo, after: int) -> int:
+def _next_cron_instant(
+    spec: CronSpec, tz: tzinfo, after: int, dst: _Dst = ("once_first", "at_transition")
+) -> int:
     day = (after + _offset(tz, after)) // _DAY
     segments = _day_segments(tz, day)
     if len(segments) > 1 and segments[1][2] < segments[0][2]:
@@ -274,7 +291,7 @@ def _next_cron_instant(spec: CronSpec, tz: tzinfo, after: int) -> int:
                 return wall - offset
             day += 1
             continue
-        fire = _first_fire_in_day(spec, segments, day_start, after)
+        fire = _first_fire_in_day(spec, segments, day_start, after, dst)
         if fire >= 0:
             next_start = day_start + _DAY
             if fire > _earliest_of_next_day(segments, next_start):
@@ -283,7 +300,7 @@ def _next_cron_instant(spec: CronSpec, tz: tzinfo, after: int) -> int:
                 following = day + 1 if every_date else _next_matching_day(spec, day + 1, last_year)
                 if following == day + 1:
                     other = _first_fire_in_day(
-                        spec, _day_segments(tz, following), next_start, after
+                        spec, _day_segments(tz, following), next_start, after, dst
                     )
                     if other >= 0:
                         fire = min(fire, other)
@@ -310,9 +327,16 @@ def _as_tz(tz: tzinfo | str) -> tzinfo:
     return validate_timezone(tz) if isinstance(tz, str) else tz
 
 
-def next_cron_fire(spec: CronSpec | str, tz: tzinfo | str, after: datetime) -> datetime:
-    """First fire of a cron job in zone `tz` strictly after `after`, as an aware UTC datetime."""
-    instant = _next_cron_instant(_as_spec(spec), _as_tz(tz), _unix_seconds(after))
+def next_cron_fire(
+    spec: CronSpec | str,
+    tz: tzinfo | str,
+    after: datetime,
+    dst: DstPolicy | None = None,
+) -> datetime:
+    """First fire of a cron job in zone `tz` strictly after `after`, as an aware UTC datetime;
+    `dst` chooses what a fixed-time job does in repeated and skipped hours."""
+    rule = _DEFAULT_DST if dst is None else (dst.repeated_hour.value, dst.skipped_hour.value)
+    instant = _next_cron_instant(_as_spec(spec), _as_tz(tz), _unix_seconds(after), rule)
     return datetime.fromtimestamp(instant, UTC)
 
 
@@ -383,6 +407,7 @@ class Schedule:
     anchor: datetime = UNIX_EPOCH
     at: datetime | None = None
     cadence: Cadence | None = None
+    dst: DstPolicy | None = None
     # Parsed once so that a ticker holding many schedules does not re-parse on every tick.
     spec: CronSpec | None = field(init=False, repr=False, compare=False)
     zone: tzinfo = field(init=False, repr=False, compare=False)
@@ -426,9 +451,11 @@ class Schedule:
         object.__setattr__(self, "zone", zone)
 
     @classmethod
-    def from_cron(cls, expression: str, timezone: str = "UTC") -> Schedule:
-        """A cron schedule evaluated in an IANA zone."""
-        return cls("cron", expression=expression, timezone=timezone)
+    def from_cron(
+        cls, expression: str, timezone: str = "UTC", dst: DstPolicy | None = None
+    ) -> Schedule:
+        """A cron schedule evaluated in an IANA zone, with a DST policy (cronie's by default)."""
+        return cls("cron", expression=expression, timezone=timezone, dst=dst)
 
     @classmethod
     def from_interval(cls, interval_sec: int, anchor: datetime = UNIX_EPOCH) -> Schedule:
@@ -526,7 +553,7 @@ def next_fire(schedule: Schedule, after: datetime) -> datetime | None:
     if schedule.spec is None:  # manual cadence
         _unix_seconds(after)
         return None
-    return next_cron_fire(schedule.spec, schedule.zone, after)
+    return next_cron_fire(schedule.spec, schedule.zone, after, schedule.dst)
 
 
 def upcoming_fires(schedule: Schedule, after: datetime, count: int) -> list[datetime]:

@@ -87,6 +87,9 @@ class ConcurrencyPolicy(StrEnum):
     COALESCE_IF_ACTIVE = "coalesce_if_active"
     SKIP_IF_ACTIVE = "skip_if_active"
     ALWAYS_ENQUEUE = "always_enqueue"
+    BUFFER_ONE = "buffer_one"
+    BUFFER_ALL = "buffer_all"
+    CANCEL_OTHER = "cancel_other"
 
 
 class CatchUpPolicy(StrEnum):

@@ -12,7 +12,7 @@ from schemas.common import ApiModel, ResponseModel, RunStatus
 DeliveryOutcome = Literal["accepted", "replayed", "handshake", "refused", "rejected", "failed"]
 
 
-class Delivery(ResponseModel):
+class WebhookDelivery(ResponseModel):
     """One request a webhook trigger received, and what it answered."""
 
     id: str
@@ -36,7 +36,7 @@ class Delivery(ResponseModel):
 
 
 class DeliveryList(ResponseModel):
-    data: list[Delivery]
+    data: list[WebhookDelivery]
 
 
 class DeliveryListQuery(ApiModel):

@@ -12,7 +12,7 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from schemas.common import RunSource, RunStatus
+from schemas.common import ConcurrencyPolicy, RunSource, RunStatus
 
 SPEC_VERSION: Final = "1.0"
 FIRE_REQUESTED: Final = "dev.firehook.fire.requested"
@@ -48,6 +48,12 @@ class FireRequested(_EventData):
     replay_conflict: bool = Field(
         default=False,
         description="The key came from a replay-protection fingerprint: a duplicate is refused.",
+    )
+    overlap_policy: ConcurrencyPolicy | None = Field(
+        default=None, description="Applies instead of the routine's concurrency policy."
+    )
+    backfill_id: str | None = Field(
+        default=None, description="The backfill that fired this past tick of a schedule."
     )
 
 

@@ -22,6 +22,7 @@ from schemas.common import (
     refuse_null,
 )
 from schemas.conditions import Condition, ConditionView
+from schemas.labels import LABELS_DOC, Labels
 from schemas.runs import IssueRef, Run, RunBrief
 from schemas.triggers import Trigger
 from schemas.variables import RoutineVariable, check_variables
@@ -122,6 +123,8 @@ class _RoutineFields(ApiModel):
     delivery: Delivery | None = None
     variables: Variables = Field(default_factory=list)
     default_payload: DefaultPayload | None = Field(default=None, description=_DEFAULT_PAYLOAD_DOC)
+    labels: Labels = Field(default_factory=dict, description=LABELS_DOC)
+    pause_after_failures: int | None = Field(default=None, ge=1, le=1_000)
 
 
 class RoutineCreate(_RoutineFields):
@@ -154,6 +157,7 @@ _NOT_NULL = (
     "run_timeout_sec",
     "retry",
     "dispatch",
+    "labels",
 )
 
 
@@ -189,6 +193,10 @@ class RoutinePatch(ApiModel):
     default_payload: DefaultPayload | None = Field(
         default=None, description="Replaces the default payload; null or {} removes it."
     )
+    labels: Labels | None = Field(
+        default=None, description="Replaces every label; {} removes them."
+    )
+    pause_after_failures: int | None = Field(default=None, ge=1, le=1_000)
 
     model_config = ConfigDict(json_schema_extra=null_refused_in_schema(_NOT_NULL))
 
@@ -232,6 +240,9 @@ class Routine(ResponseModel):
     condition: ConditionView | None = None
     delivery: Delivery | None = None
     default_payload: dict[str, Any] = Field(default_factory=dict, description=_DEFAULT_PAYLOAD_DOC)
+    labels: dict[str, str] = Field(default_factory=dict)
+    pause_after_failures: int | None = None
+    paused_reason: str | None = None
     run_count: int | None = Field(default=None, description="Runs that executed (seed 004).")
     success_count: int | None = None
     failure_count: int | None = Field(default=None, description="Failed or timed out.")

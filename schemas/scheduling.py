@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.schedule_rules import RepeatedHour, SkippedHour
+
 ScheduleKind = Literal["cron", "every", "at", "cadence"]
 
 
@@ -24,6 +26,15 @@ class ValidateQuery(_Request):
     timezone: str = Field(default="UTC", max_length=64)
     from_: datetime | None = Field(default=None, alias="from")
     count: int = Field(default=3, ge=1, le=100, description="Three by default, as in seed 003.")
+    repeated_hour: RepeatedHour = Field(default=RepeatedHour.ONCE_FIRST, alias="repeatedHour")
+    skipped_hour: SkippedHour = Field(default=SkippedHour.AT_TRANSITION, alias="skippedHour")
+
+
+class DstDescription(BaseModel):
+    repeated_hour: RepeatedHour
+    skipped_hour: SkippedHour
+    applies: bool = Field(description="False where the schedule follows real time or UTC.")
+    description: str
 
 
 class ValidateResult(BaseModel):
@@ -31,6 +42,7 @@ class ValidateResult(BaseModel):
     next_runs: list[str]
     human_readable: str | None = None
     error: str | None = None
+    dst: DstDescription | None = None
 
 
 class ParseRequest(_Request):

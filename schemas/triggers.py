@@ -19,6 +19,7 @@ from schemas.common import (
     refuse_null,
 )
 from schemas.conditions import Condition, ConditionView
+from schemas.schedule_rules import EXCLUDE_DATES_DOC, DstPolicy, ExcludeDates
 from schemas.signing import HmacConfig
 
 REPLAY_WINDOW_MIN = 30
@@ -86,6 +87,10 @@ class _ScheduleFields(ApiModel):
     every: int | None = Field(default=None, ge=1, le=366 * 86_400)
     at: datetime | None = None
     jitter_sec: int | None = Field(default=None, ge=0, le=86_400)
+    exclude_dates: ExcludeDates | None = Field(default=None, description=EXCLUDE_DATES_DOC)
+    dst_policy: DstPolicy | None = Field(
+        default=None, description="Only for cronExpression; cronie's behaviour when absent."
+    )
 
     _cron = field_validator("cron_expression")(_check_cron)
     _tz = field_validator("timezone")(_check_timezone)
@@ -114,6 +119,8 @@ class ScheduleTriggerCreate(_ScheduleFields):
             )
         if self.timezone is not None and self.cron_expression is None:
             raise ValueError("timezone applies only to cronExpression")
+        if self.dst_policy is not None and self.cron_expression is None:
+            raise ValueError("dstPolicy applies only to cronExpression")
         return self
 
 
@@ -201,6 +208,8 @@ class Trigger(ResponseModel):
     every: int | None = None
     at: datetime | None = None
     jitter_sec: int | None = None
+    exclude_dates: list[str] | None = None
+    dst_policy: DstPolicy | None = None
     public_id: str | None = None
     public_url: str | None = None
     signing_mode: SigningMode | None = None

@@ -10,7 +10,9 @@ from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from firehook.store.labels import selector_clause
 from firehook.store.tables import routines, tasks, triggers
+from schemas.labels import Selector
 
 
 async def insert_routine(conn: AsyncConnection, values: Mapping[str, Any]) -> None:
@@ -32,9 +34,11 @@ async def list_routines(
     limit: int,
     offset: int,
     collection: str | None = None,
+    label_selector: Selector = (),
 ) -> tuple[Sequence[RowMapping], int]:
-    """A page of a company's routines matching `filters` (column → value), and the total;
-    with `collection`, only the routines of that collection's tasks."""
+    """A page of a company's routines matching `filters` (column → value) and
+    `label_selector`, and the total; with `collection`, only the routines of that
+    collection's tasks."""
     in_collection = (
         [
             routines.c.task_id.in_(
@@ -50,6 +54,7 @@ async def list_routines(
         routines.c.company_id == company_id,
         *(routines.c[name] == value for name, value in filters.items()),
         *in_collection,
+        selector_clause(routines.c.labels, label_selector),
     )
     total = (
         await conn.execute(select(func.count()).select_from(routines).where(where))

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -153,6 +154,10 @@ routines = Table(
     # The routine that carries a task's direct runs (seed 000's one-shot run endpoint):
     # its runs are tagged with no routine, and their payload may set init params.
     Column("one_shot", Boolean, nullable=True),
+    # Kubernetes-style labels, matched by label selectors (schemas/labels.py).
+    Column("labels", Json, nullable=True),
+    Column("pause_after_failures", Integer, nullable=True),
+    Column("paused_reason", String(500), nullable=True),
     Index(None, "company_id", "created_at"),
     Index(None, "task_id"),
 )
@@ -189,6 +194,8 @@ triggers = Table(
     Column("condition", Json, nullable=True),
     # The custom_hmac mode's configuration (schemas.signing.HmacConfig).
     Column("signing_config", Json, nullable=True),
+    Column("exclude_dates", Json, nullable=True),
+    Column("dst_policy", Json, nullable=True),
     Index(None, "routine_id"),
     Index(None, "next_run_at"),
 )
@@ -355,4 +362,43 @@ deliveries = Table(
     Column("run_id", Id, nullable=True),
     Column("idempotency_key", String(300), nullable=True),
     Index(None, "trigger_id", "received_at"),
+)
+
+# The occurrence ledger: what happened to each tick of a schedule trigger, and why.
+# The primary key makes every replica's record of a tick the same row.
+schedule_occurrences = Table(
+    "schedule_occurrences",
+    metadata,
+    Column("trigger_id", Id, primary_key=True),
+    Column("scheduled_for", UtcDateTime(), primary_key=True),
+    Column("routine_id", Id, nullable=False),
+    Column("company_id", Id, nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("reason", String(500), nullable=True),
+    Column("run_id", Id, nullable=True),
+    Column("handled_at", UtcDateTime(), nullable=False),
+    Column("lateness_sec", Float, nullable=True),
+    Column("origin", String(16), nullable=False),
+    Index(None, "routine_id", "scheduled_for"),
+    Index(None, "handled_at"),
+)
+
+# Backfills: the ticks of a past range fired on request, at a bounded rate.
+backfills = Table(
+    "backfills",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("company_id", Id, nullable=False),
+    Column("routine_id", Id, ForeignKey("routines.id", ondelete="CASCADE"), nullable=False),
+    Column("range_from", UtcDateTime(), nullable=False),
+    Column("range_to", UtcDateTime(), nullable=False),
+    Column("overlap_policy", String(32), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("total", Integer, nullable=False),
+    Column("fired", Integer, nullable=False),
+    Column("excluded", Integer, nullable=False),
+    _created(),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("finished_at", UtcDateTime(), nullable=True),
+    Index(None, "routine_id"),
 )

@@ -44,7 +44,6 @@ from schemas.deliveries import (
     RETRYABLE,
     BulkRetry,
     BulkRetryResult,
-    Delivery,
     DeliveryListQuery,
     ReplayDelivery,
     RetryOutcome,
@@ -52,6 +51,7 @@ from schemas.deliveries import (
     TestDelivery,
     TestReport,
     TestStep,
+    WebhookDelivery,
 )
 from schemas.errors import Conflict, FirehookError, NotFound, ValidationFailed
 from schemas.events import FireRequested
@@ -62,8 +62,8 @@ api = Api()
 _FIRE_ANSWERS: dict[str, Any] = {}
 
 
-def _delivery_view(row: RowMapping) -> Delivery:
-    return Delivery.model_validate(dict(row))
+def _delivery_view(row: RowMapping) -> WebhookDelivery:
+    return WebhookDelivery.model_validate(dict(row))
 
 
 async def _board(request: Request) -> Principal:
@@ -77,7 +77,7 @@ async def _board(request: Request) -> Principal:
     "/api/routine-triggers/{triggerId}/deliveries",
     "List a webhook trigger's last deliveries, newest first (refused ones included)",
     "deliveries",
-    response=list[Delivery],
+    response=list[WebhookDelivery],
     query=(
         QueryParam("limit", {"type": "integer", "minimum": 1, "maximum": 10000, "default": 100}),
         QueryParam(
@@ -120,7 +120,7 @@ async def _load_delivery(ctx: Context, principal: Principal, delivery_id: str) -
     "/api/deliveries/{deliveryId}",
     "Get one delivery",
     "deliveries",
-    response=Delivery,
+    response=WebhookDelivery,
     errors=(401, 403, 404),
 )
 async def get_delivery(request: Request) -> Response:

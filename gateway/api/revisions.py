@@ -101,6 +101,8 @@ async def restore_revision(request: Request) -> Response:
         require_assignment(principal, fields.get("assignee_agent_id"))
         if fields.get("status") == RoutineStatus.ARCHIVED:
             fields["status"] = routine["status"]
+        if fields.get("status") == RoutineStatus.ACTIVE:
+            fields["paused_reason"] = None
         await routine_store.update_routine(conn, routine["id"], fields | {"updated_at": now})
         secrets, public_ids = await _restore_triggers(ctx, conn, routine, target["snapshot"], now)
         await routine_store.refresh_routine_next_run(conn, routine["id"], now)

@@ -29,6 +29,7 @@ from gateway.changes import routine_changed
 from gateway.http import list_response, model_response, parse_body, validate
 from gateway.revisions import check_base_revision, record_revision
 from gateway.routing import Api, QueryParam, links_to
+from gateway.selectors import LABEL_SELECTOR_PARAM, read_selector
 from gateway.signatures import generate_secret
 from gateway.views import routine_extras, routine_view
 from scheduler import reschedule_routine_triggers
@@ -59,6 +60,7 @@ _LIST_QUERY = (
     QueryParam(
         "sort", {"enum": ["createdAt", "-createdAt", "title", "-title", "nextRunAt", "-nextRunAt"]}
     ),
+    LABEL_SELECTOR_PARAM,
 )
 
 
@@ -72,7 +74,9 @@ _LIST_QUERY = (
 )
 async def list_routines(request: Request) -> Response:
     principal = await authenticate(request)
-    query = validate(RoutineListQuery, dict(request.query_params))
+    params = dict(request.query_params)
+    selector = read_selector(params.pop("labelSelector", None))
+    query = validate(RoutineListQuery, params)
     ctx = context_of(request)
     filters = {
         column: value.value if hasattr(value, "value") else value
@@ -97,6 +101,7 @@ async def list_routines(request: Request) -> Response:
             limit=query.limit,
             offset=query.offset,
             collection=principal.collection,
+            label_selector=selector,
         )
         extras = await routine_extras(conn, ctx.secrets, rows)
         triggers = await store.list_triggers(conn, [row["id"] for row in rows])
@@ -426,6 +431,8 @@ async def change_routine(
         now = ctx.clock()
         _require_readable(dict(routine) | changes)
         changes["updated_at"] = now
+        if target is RoutineStatus.ACTIVE:
+            changes["paused_reason"] = None
         if target is RoutineStatus.ARCHIVED:
             changes["archived_at"] = now
         await store.update_routine(conn, routine["id"], changes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 
 from starlette.requests import Request
@@ -13,12 +14,15 @@ from gateway.access import authenticate
 from gateway.http import model_response, parse_body, validate
 from gateway.routing import Api, QueryParam
 from scheduler.describe import describe_schedule
+from scheduler.dst import describe_dst, dst_applies
 from scheduler.natural import UnrecognizedSchedule, parse_natural_schedule
 from scheduler.timing import Schedule, upcoming_fires
 from schemas.common import utc_iso
 from schemas.cron import InvalidSchedule, validate_timezone
 from schemas.errors import Unprocessable, ValidationFailed
+from schemas.schedule_rules import DstPolicy, RepeatedHour, SkippedHour
 from schemas.scheduling import (
+    DstDescription,
     ParsedScheduleBody,
     ParseRequest,
     ParseResult,
@@ -56,6 +60,8 @@ def _local_iso(moment: datetime, schedule: Schedule) -> str:
             "from", {"type": "string", "format": "date-time"}, "list runs after this instant"
         ),
         QueryParam("count", {"type": "integer", "minimum": 1, "maximum": 100, "default": 3}),
+        QueryParam("repeatedHour", {"enum": [p.value for p in RepeatedHour]}, "DST policy"),
+        QueryParam("skippedHour", {"enum": [p.value for p in SkippedHour]}, "DST policy"),
     ),
 )
 async def validate_schedule(request: Request) -> Response:
@@ -68,6 +74,11 @@ async def validate_schedule(request: Request) -> Response:
     try:
         validate_timezone(query.timezone)
         schedule = Schedule.from_value(query.type, query.value, query.timezone)
+        if schedule.type == "cron":
+            policy = DstPolicy.model_validate(
+                {"repeatedHour": query.repeated_hour, "skippedHour": query.skipped_hour}
+            )
+            schedule = dataclasses.replace(schedule, dst=policy)
         runs = upcoming_fires(schedule, after, query.count)
     except InvalidSchedule as exc:
         return model_response(ValidateResult(valid=False, next_runs=[], error=str(exc)))
@@ -75,6 +86,12 @@ async def validate_schedule(request: Request) -> Response:
         valid=True,
         next_runs=[_local_iso(run, schedule) for run in runs],
         human_readable=describe_schedule(schedule),
+        dst=DstDescription(
+            repeated_hour=query.repeated_hour,
+            skipped_hour=query.skipped_hour,
+            applies=dst_applies(schedule),
+            description=describe_dst(schedule),
+        ),
     )
     return model_response(result)
 

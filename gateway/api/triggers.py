@@ -29,6 +29,7 @@ from schemas.common import RoutineStatus, SigningMode, TriggerKind
 from schemas.conditions import Condition
 from schemas.cron import InvalidCronExpression, InvalidSchedule, UnknownTimezone
 from schemas.errors import Conflict, Unprocessable, ValidationFailed
+from schemas.schedule_rules import DstPolicy
 from schemas.triggers import (
     ApiTriggerCreate,
     RotateSecret,
@@ -46,6 +47,7 @@ api = Api()
 _create_adapter: TypeAdapter[Any] = TypeAdapter(TriggerCreate)
 
 _SCHEDULE_FIELDS = {"cron_expression", "timezone", "cadence", "every", "at", "jitter_sec"}
+_SCHEDULE_FIELDS |= {"exclude_dates", "dst_policy"}
 _WEBHOOK_FIELDS = {
     "signing_mode",
     "replay_window_sec",
@@ -86,6 +88,12 @@ def _schedule_columns(
         "every_sec": body.every,
         "at": body.at,
     }
+
+
+def schedule_rule_columns(body: ScheduleTriggerCreate) -> dict[str, Any]:
+    """The DST policy and exclusion dates of a new schedule trigger, as stored."""
+    dst = body.dst_policy.model_dump(mode="json") if body.dst_policy is not None else None
+    return {"exclude_dates": body.exclude_dates, "dst_policy": dst}
 
 
 def next_run_of(values: dict[str, Any], now: datetime) -> datetime | None:
@@ -176,6 +184,7 @@ async def add_trigger(
     if isinstance(body, ScheduleTriggerCreate):
         require_schedulable(routine["variables"])
         values |= _schedule_columns(body) | {"jitter_sec": body.jitter_sec}
+        values |= schedule_rule_columns(body)
         values["next_run_at"] = next_run_of(values, now) if body.enabled else None
     elif isinstance(body, WebhookTriggerCreate):
         secret = _secret_for(body.signing_mode, body.secret)
@@ -268,7 +277,7 @@ def _trigger_changes(trigger: RowMapping, body: TriggerPatch) -> dict[str, Any]:
     changes: dict[str, Any] = {}
     for name in given & (allowed - _SCHEDULE_SHAPES - {"timezone"}):
         value = getattr(body, name)
-        if isinstance(value, Condition):
+        if isinstance(value, Condition | DstPolicy):
             value = value.model_dump(mode="json")
         changes[name] = value.value if isinstance(value, SigningMode) else value
     if kind is TriggerKind.WEBHOOK:
