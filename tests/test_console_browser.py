@@ -573,6 +573,27 @@ def test_the_curl_example_of_every_signing_mode_is_accepted(
     assert _fire_with(snippet) == "202", snippet
 
 
+def test_routines_filter_by_label_when_routines_carry_labels(page: Page, dev: Dev) -> None:
+    labelled = dev.api(
+        "POST",
+        f"/api/companies/{dev.company_id}/routines",
+        {
+            "title": "Nightly ETL",
+            "assigneeAgentId": "agent-1",
+            "projectId": "data",
+            "labels": {"team": "data", "env": "prod"},
+        },
+    )["id"]
+    page.goto(f"{dev.url}/ui/#/routines")
+    page.reload()  # the page may be drawn already, without the labelled routine
+    page.get_by_label("Label").select_option("team=data")
+    rows = page.locator("tr[data-routine-id]")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_have_attribute("data-routine-id", labelled)
+    page.get_by_label("Label").select_option("")
+    expect(page.locator(f'tr[data-routine-id="{dev.made["routine"]}"]')).to_be_visible()
+
+
 def test_signing_out_forgets_the_key_and_the_server_never_logged_it(page: Page, dev: Dev) -> None:
     page.goto(f"{dev.url}/ui/#/routines")
     page.get_by_role("button", name="Sign out").click()

@@ -48,26 +48,31 @@ export async function render(view) {
     };
   }
 
+  // A routine's labels map, as `key=value` strings (a label selector's own syntax).
+  function labelsOf(r) {
+    return Object.entries(r.labels || {}).map(([key, value]) => `${key}=${value}`);
+  }
+
   function remember(items) {
     for (const r of items) {
       seen.assignees.add(r.assigneeAgentId);
       seen.projects.add(r.projectId);
-      for (const l of r.labels || []) seen.labels.add(l);
+      for (const l of labelsOf(r)) seen.labels.add(l);
     }
     assignees.replaceChildren(...[...seen.assignees].sort().map((v) => h("option", { value: v })));
     projects.replaceChildren(...[...seen.projects].sort().map((v) => h("option", { value: v })));
     // Labels are offered only once routines carry them.
-    if (items.some((r) => Array.isArray(r.labels))) {
+    if (seen.labels.size) {
       labelField.hidden = false;
       const current = label.value;
       label.replaceChildren(h("option", { value: "" }, "any"),
-        [...seen.labels].sort().map((v) => h("option", { value: v }, v)));
+        ...[...seen.labels].sort().map((v) => h("option", { value: v }, v)));
       label.value = current;
     }
   }
 
   function matches(r, text) {
-    return (!label.value || (r.labels || []).includes(label.value))
+    return (!label.value || labelsOf(r).includes(label.value))
       && (!text || [r.title, r.id, r.description || ""].some((v) => v.toLowerCase().includes(text)));
   }
 
