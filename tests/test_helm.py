@@ -18,6 +18,7 @@ import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
 
+from firehook.settings import Settings
 from scripts import values_table
 
 from . import helmbin
@@ -1129,3 +1130,59 @@ def test_every_value_has_a_description_in_the_table() -> None:
     rows = values_table.rows(CHART / "values.yaml")
     undocumented = [row.key for row in rows if not row.description]
     assert not undocumented, undocumented
+
+
+_TUNING = {
+    "FIREHOOK_HTTP_MAX_HEADER_BYTES": "http_max_header_bytes",
+    "FIREHOOK_HTTP_HEADER_TIMEOUT_SEC": "http_header_timeout_sec",
+    "FIREHOOK_HTTP_BODY_TIMEOUT_SEC": "http_body_timeout_sec",
+    "FIREHOOK_HTTP_KEEPALIVE_TIMEOUT_SEC": "http_keepalive_timeout_sec",
+    "FIREHOOK_HTTP_MAX_CONNECTIONS": "http_max_connections",
+    "FIREHOOK_CONSOLE_ENABLED": "console_enabled",
+    "FIREHOOK_JSON_MAX_DEPTH": "json_max_depth",
+    "FIREHOOK_WEBHOOK_DELIVERIES_KEPT": "webhook_deliveries_kept",
+    "FIREHOOK_WEBHOOK_DELIVERY_BODY_BYTES": "webhook_delivery_body_bytes",
+    "FIREHOOK_OCCURRENCE_RETENTION_DAYS": "occurrence_retention_days",
+}
+
+
+def _settings_from(config: dict[str, str]) -> Settings:
+    return Settings.model_validate({_TUNING[name]: config[name] for name in _TUNING})
+
+
+@pytest.mark.parametrize("values", [MINIMAL, EMBEDDED], ids=["production", "embedded"])
+def test_chart_tuning_defaults_are_the_applications(
+    render: Callable[[Path], Manifests], values: Path
+) -> None:
+    config = render(values).one("ConfigMap", f"{RELEASE}-firehook")["data"]
+    rendered = _settings_from(config)
+    defaults = Settings.model_construct()
+    for setting in _TUNING.values():
+        assert getattr(rendered, setting) == getattr(defaults, setting), setting
+
+
+def test_chart_tuning_values_reach_the_configmap_and_extra_wins(helm: Helm) -> None:
+    manifests = helm.template(
+        MINIMAL,
+        extra={
+            "config": {
+                "http": {"maxConnections": 250, "bodyTimeoutSec": 12.5},
+                "consoleEnabled": False,
+                "webhookDeliveries": {"kept": 0},
+                "extra": {"FIREHOOK_JSON_MAX_DEPTH": "32"},
+            }
+        },
+    )
+    config = manifests.one("ConfigMap", f"{RELEASE}-firehook")["data"]
+    settings = _settings_from(config)
+    assert settings.http_max_connections == 250
+    assert settings.http_body_timeout_sec == 12.5
+    assert settings.console_enabled is False
+    assert settings.webhook_deliveries_kept == 0
+    assert settings.json_max_depth == 32
+
+
+def test_chart_tuning_values_out_of_range_are_refused(helm: Helm) -> None:
+    result = helm.try_template(MINIMAL, extra={"config": {"jsonMaxDepth": 500}})
+    assert result.returncode != 0
+    assert SCHEMA_ERROR in result.stderr and "jsonMaxDepth" in result.stderr, result.stderr

@@ -217,7 +217,20 @@ FIREHOOK_TOPIC_RUN_RESULTS: {{ $kafka.topics.runResults | quote }}
 FIREHOOK_TOPIC_FIRES_DLQ: {{ $kafka.topics.firesDlq | quote }}
 FIREHOOK_SCHEDULER_RESYNC_SEC: {{ .Values.scheduler.resyncSec | toString | quote }}
 {{- end }}
-{{- range $key, $value := .Values.config.extra }}
+{{- $config := .Values.config }}
+{{- $tuning := dict
+  "FIREHOOK_HTTP_MAX_HEADER_BYTES" ($config.http.maxHeaderBytes | int)
+  "FIREHOOK_HTTP_HEADER_TIMEOUT_SEC" $config.http.headerTimeoutSec
+  "FIREHOOK_HTTP_BODY_TIMEOUT_SEC" $config.http.bodyTimeoutSec
+  "FIREHOOK_HTTP_KEEPALIVE_TIMEOUT_SEC" $config.http.keepaliveTimeoutSec
+  "FIREHOOK_HTTP_MAX_CONNECTIONS" ($config.http.maxConnections | int)
+  "FIREHOOK_CONSOLE_ENABLED" $config.consoleEnabled
+  "FIREHOOK_JSON_MAX_DEPTH" ($config.jsonMaxDepth | int)
+  "FIREHOOK_WEBHOOK_DELIVERIES_KEPT" ($config.webhookDeliveries.kept | int)
+  "FIREHOOK_WEBHOOK_DELIVERY_BODY_BYTES" ($config.webhookDeliveries.bodyBytes | int)
+  "FIREHOOK_OCCURRENCE_RETENTION_DAYS" $config.occurrenceRetentionDays }}
+{{- /* config.extra wins over a named setting it repeats. */}}
+{{- range $key, $value := merge (dict) $config.extra $tuning }}
 {{ $key }}: {{ $value | toString | quote }}
 {{- end }}
 {{- end -}}
