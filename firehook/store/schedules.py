@@ -119,11 +119,25 @@ _REFRESH_ROUTINE = (
 )
 
 
+async def _lock_routines(conn: AsyncConnection, routine_ids: set[str]) -> None:
+    # SQLite has one writer at a time: its transaction is the lock.
+    if conn.dialect.name == "postgresql":
+        await conn.execute(
+            select(routines.c.id)
+            .where(routines.c.id.in_(sorted(routine_ids)))
+            .order_by(routines.c.id)
+            .with_for_update()
+        )
+
+
 async def advance_triggers(conn: AsyncConnection, advances: Sequence[dict[str, Any]]) -> None:
     """Move each trigger's pointer from `old` to `new` (compare-and-set), then refresh
     the `nextRunAt` of their routines. `advances`: dicts with id, old, new, enabled, routine_id."""
     if not advances:
         return
+    # The routines first, in id order, as a consumer applying their fires locks them:
+    # taking a trigger row before its routine's would let the two deadlock.
+    await _lock_routines(conn, {advance["routine_id"] for advance in advances})
     await conn.execute(
         _ADVANCE,
         [
