@@ -147,9 +147,11 @@ async def load_routine(conn: AsyncConnection, principal: Principal, routine_id: 
 
 
 async def load_trigger(
-    conn: AsyncConnection, principal: Principal, trigger_id: str
+    conn: AsyncConnection, principal: Principal, trigger_id: str, *, lock_routine: bool = False
 ) -> tuple[RowMapping, RowMapping]:
-    """The trigger and its routine."""
+    """The trigger and its routine; with `lock_routine`, the routine row-locked on
+    PostgreSQL before the caller changes the trigger, the order in which the consumer
+    and the ticker lock them (a trigger locked first could deadlock with them)."""
     if not is_uuid(trigger_id):
         raise NotFound(TRIGGER_NOT_FOUND)
     trigger = await routines.get_trigger(conn, trigger_id)
@@ -157,7 +159,7 @@ async def load_trigger(
         principal.role is not Role.ADMIN and principal.company_id != trigger["company_id"]
     ):
         raise NotFound(TRIGGER_NOT_FOUND)
-    routine = await routines.get_routine(conn, trigger["routine_id"])
+    routine = await routines.get_routine(conn, trigger["routine_id"], for_update=lock_routine)
     assert routine is not None
     if not await routine_visible(conn, principal, routine):
         raise NotFound("trigger not found")

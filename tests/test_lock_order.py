@@ -62,3 +62,26 @@ async def test_a_fire_and_a_tick_of_one_routine_do_not_deadlock(
         ).one()
     assert moved.next_run_at == advance["new"]
     assert moved.last_fired_at == now
+
+
+async def test_a_fire_and_a_trigger_change_of_one_routine_do_not_deadlock(
+    client: httpx.AsyncClient, ctx: Context, tenant: Tenant
+) -> None:
+    routine_id, trigger_id = await routine_with(
+        client, tenant, {"cronExpression": "*/5 * * * *", "timezone": "UTC"}
+    )
+    now = ctx.clock()
+    async with ctx.db.write() as conn:
+        await runs.lock_routines(conn, [routine_id])
+        patching = asyncio.create_task(
+            client.patch(
+                f"/api/routine-triggers/{trigger_id}",
+                json={"cronExpression": "*/10 * * * *"},
+                headers=Tenant.auth(tenant.board),
+            )
+        )
+        await asyncio.sleep(0.5)
+        await runs.mark_fired(conn, {routine_id: now}, {trigger_id: now})
+    patched = await asyncio.wait_for(patching, timeout=30)
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["cronExpression"] == "*/10 * * * *"

@@ -19,8 +19,13 @@ async def insert_routine(conn: AsyncConnection, values: Mapping[str, Any]) -> No
     await conn.execute(insert(routines).values(**values))
 
 
-async def get_routine(conn: AsyncConnection, routine_id: str) -> RowMapping | None:
-    result = await conn.execute(select(routines).where(routines.c.id == routine_id))
+async def get_routine(
+    conn: AsyncConnection, routine_id: str, *, for_update: bool = False
+) -> RowMapping | None:
+    query = select(routines).where(routines.c.id == routine_id)
+    if for_update and conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    result = await conn.execute(query)
     return result.mappings().first()
 
 

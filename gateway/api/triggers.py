@@ -224,7 +224,9 @@ async def patch_trigger(request: Request) -> Response:
         await load_trigger(conn, principal, request.path_params["triggerId"])
     body = await parse_body(request, TriggerPatch, unprocessable=_SEMANTIC)
     async with ctx.db.write() as conn:
-        trigger, routine = await load_trigger(conn, principal, request.path_params["triggerId"])
+        trigger, routine = await load_trigger(
+            conn, principal, request.path_params["triggerId"], lock_routine=True
+        )
         require_routine_manager(principal, routine)
         row = await change_trigger(conn, ctx, trigger, routine, body, principal=principal)
     trigger_changed(ctx, trigger["public_id"])
@@ -322,7 +324,9 @@ async def delete_trigger(request: Request) -> Response:
     principal = await authenticate(request)
     ctx = context_of(request)
     async with ctx.db.write() as conn:
-        trigger, routine = await load_trigger(conn, principal, request.path_params["triggerId"])
+        trigger, routine = await load_trigger(
+            conn, principal, request.path_params["triggerId"], lock_routine=True
+        )
         require_routine_manager(principal, routine)
         _require_mutable(routine)
         await remove_trigger(conn, ctx.clock(), trigger, principal=principal)
