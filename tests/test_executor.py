@@ -368,3 +368,72 @@ async def test_the_http_app_answers_inline_and_refuses_a_tampered_dispatch(
             )
             assert (await http.post("/run", content=body, headers=stale)).status_code == 401
             assert (await http.post("/run", content=body)).status_code == 401
+
+
+async def test_a_linked_issue_reaches_the_run_while_its_handler_still_runs(
+    client: httpx.AsyncClient, tenant: Tenant, ctx: Context
+) -> None:
+    routine = await new_routine(client, tenant, title="Triage")
+    executor = Executor(concurrency=1)
+    linked, release = asyncio.Event(), asyncio.Event()
+
+    @executor.handler(title="Triage")
+    async def triage(run: Run) -> dict[str, Any]:
+        await run.report_progress("filed", linked_issue_id="ISS-42")
+        linked.set()
+        await release.wait()
+        return {"ok": True}
+
+    stop = asyncio.Event()
+    async with serve(create_app(ctx)) as base:
+        serving = asyncio.create_task(
+            executor.serve_stream(
+                base_url=base, api_key=tenant.board, company_id=tenant.company_id, stop=stop
+            )
+        )
+        run_id = await run_now(client, tenant, routine["id"])
+        await asyncio.wait_for(linked.wait(), 10)
+        during = (await client.get(f"/api/runs/{run_id}", headers=board(tenant))).json()
+        release.set()
+        done = await wait_status(client, tenant, run_id, "succeeded")
+        stop.set()
+        await asyncio.wait_for(serving, 10)
+    assert during["status"] == "running"
+    assert during["linkedIssueId"] == "ISS-42"
+    assert done["linkedIssueId"] == "ISS-42"
+    assert done["output"] == {"linkedIssueId": "ISS-42", "ok": True}
+
+
+async def test_on_kafka_a_linked_issue_is_a_running_result_on_the_results_topic() -> None:
+    from firehook.executor.handlers import Registry
+    from firehook.executor.kafka import KafkaRuns
+    from schemas.events import RUN_RESULT
+
+    sent: list[tuple[str, bytes, dict[str, bytes]]] = []
+
+    class Producer:
+        async def send_and_wait(
+            self, topic: str, value: bytes, key: bytes, headers: list[tuple[str, bytes]]
+        ) -> None:
+            sent.append((topic, value, dict(headers)))
+
+    runs = KafkaRuns(
+        Registry(), Attempts(concurrency=1), bootstrap_servers="127.0.0.1:9", group_id="g"
+    )
+    # Never started: nothing connects; the test's producer takes what is sent.
+    real_producer, runs._producer = runs._producer, Producer()  # type: ignore[assignment]
+    try:
+        run = run_with("r-1")
+        run.link_issue = runs._link_issue
+        await run.report_progress(linked_issue_id="ISS-9")
+        await run.report_progress(linked_issue_id="ISS-9")  # the same id again: said once
+    finally:
+        await runs._consumer.stop()
+        await real_producer.stop()
+    [(topic, value, headers)] = sent
+    assert topic == "firehook.run-results"
+    assert headers["ce_type"].decode() == RUN_RESULT
+    assert headers["ce_id"].decode() == "r-1:running:1"
+    result = orjson.loads(value)
+    assert result["status"] == "running" and result["linkedIssueId"] == "ISS-9"
+    assert result["runId"] == "r-1" and result["attempt"] == 1

@@ -17,7 +17,8 @@ _TRIES = 8
 
 
 class RunsApi:
-    """`POST /api/runs/{id}/claim` and `/complete`, retried on connection errors and 5xx."""
+    """`POST /api/runs/{id}/claim` and `/complete`, `PATCH /api/runs/{id}`, retried on
+    connection errors and 5xx."""
 
     def __init__(self, base_url: str, api_key: str, http: httpx.AsyncClient | None = None) -> None:
         self.http = http or httpx.AsyncClient(
@@ -28,12 +29,12 @@ class RunsApi:
     async def close(self) -> None:
         await self.http.aclose()
 
-    async def _post(self, path: str, body: dict[str, Any]) -> int | None:
+    async def _send(self, path: str, body: dict[str, Any], method: str = "POST") -> int | None:
         """The final status (None: no answer after every try)."""
         delay = 0.2
         for _ in range(_TRIES):
             try:
-                response = await self.http.post(path, json=body, headers=self.headers)
+                response = await self.http.request(method, path, json=body, headers=self.headers)
                 if response.status_code < 500:
                     return response.status_code
             except httpx.TransportError as exc:
@@ -45,7 +46,7 @@ class RunsApi:
     async def claim(self, run: Run) -> bool:
         """Whether this process may run the attempt: the core grants one claim of it."""
         # 409: another member took it, or it ended. Unanswered: the run times out and retries.
-        return await self._post(f"/api/runs/{run.id}/claim", {"attempt": run.attempt}) == 200
+        return await self._send(f"/api/runs/{run.id}/claim", {"attempt": run.attempt}) == 200
 
     async def complete(self, run: Run, outcome: Outcome) -> None:
         body: dict[str, Any] = {"status": outcome.status, "attempt": run.attempt}
@@ -53,6 +54,13 @@ class RunsApi:
             body["output"] = outcome.output
         else:
             body["error"] = outcome.error
-        status = await self._post(f"/api/runs/{run.id}/complete", body)
+        status = await self._send(f"/api/runs/{run.id}/complete", body)
         if status != 200:
             log.warning("run result not applied", run_id=run.id, status=status)
+
+    async def link_issue(self, run: Run, issue_id: str) -> None:
+        """Link the run to a work item while it runs (`linkedIssueId`)."""
+        status = await self._send(f"/api/runs/{run.id}", {"linkedIssueId": issue_id}, "PATCH")
+        if status != 200:
+            # Not lost: the id is also in the result's output.
+            log.warning("linked issue not applied", run_id=run.id, status=status)

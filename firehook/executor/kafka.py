@@ -220,6 +220,7 @@ class KafkaRuns:
         except (KeyError, TypeError, ValueError):
             log.warning("undecodable dispatched event skipped", offset=record.offset)
             return None
+        run.link_issue = self._link_issue
         handler = self._registry.handler_for(run)
         if handler is None:
             return None
@@ -284,10 +285,24 @@ class KafkaRuns:
             error=outcome.error,
             attempt=run.attempt,
         )
+        if not await self._produce_result(run, result, f"{run.id}:result:{run.attempt}"):
+            # Not lost: the run times out and retries by its policy.
+            log.error("run result given up", run_id=run.id, attempt=run.attempt)
+
+    async def _link_issue(self, run: Run, issue_id: str) -> None:
+        """A `running` result with the linked issue: the core links the run at once."""
+        result = RunResult(
+            run_id=run.id, status="running", linked_issue_id=issue_id, attempt=run.attempt
+        )
+        if not await self._produce_result(run, result, f"{run.id}:running:{run.attempt}"):
+            # Not lost: the id is also in the result's output.
+            log.warning("linked issue given up", run_id=run.id, attempt=run.attempt)
+
+    async def _produce_result(self, run: Run, result: RunResult, event_id: str) -> bool:
         message = encode_event(
             topic=self._results_topic,
             key=run.routine_id,
-            event_id=f"{run.id}:result:{run.attempt}",
+            event_id=event_id,
             event_type=RUN_RESULT,
             time=datetime.now(UTC),
             data=result,
@@ -304,13 +319,12 @@ class KafkaRuns:
                     key=run.routine_id.encode(),
                     headers=list(message.headers),
                 )
-                return
+                return True
             except KafkaError as exc:
                 log.warning("run result not produced; retrying", run_id=run.id, error=repr(exc))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-        # Not lost: the run times out and retries by its policy.
-        log.error("run result given up", run_id=run.id, attempt=run.attempt)
+        return False
 
     async def _commit_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -40,6 +40,8 @@ class Run:
     """Only for HTTP executors: the signed dispatch carries the routine's secret params."""
     linked_issue_id: str | None = None
     progress_notes: list[dict[str, Any]] = field(default_factory=list)
+    link_issue: Callable[[Run, str], Awaitable[None]] | None = field(default=None, repr=False)
+    """How the transport tells the core of a linked issue at once (None: only at the end)."""
 
     @classmethod
     def from_event(cls, data: Mapping[str, Any], traceparent: str | None = None) -> Run:
@@ -97,13 +99,18 @@ class Run:
         fraction: float | None = None,
         linked_issue_id: str | None = None,
     ) -> None:
-        """Note progress while running. The core keeps no progress yet: notes are logged by
-        the executor, and a linked issue id is added to the result's output."""
-        if linked_issue_id is not None:
-            self.linked_issue_id = linked_issue_id
+        """Note progress while running: notes are logged by the executor. A linked issue
+        id reaches the core at once where the transport can tell it (`PATCH
+        /api/runs/{id}` with the gateway's API, a `running` result on Kafka), and is
+        added to the result's output in any case."""
         note = {"message": message, "fraction": fraction, "linkedIssueId": linked_issue_id}
         self.progress_notes.append(note)
         log.info("run progress", run_id=self.id, attempt=self.attempt, **note)
+        if linked_issue_id is not None and linked_issue_id != self.linked_issue_id:
+            self.linked_issue_id = linked_issue_id
+            if self.link_issue is not None:
+                await self.link_issue(self, linked_issue_id)
+                return
         await asyncio.sleep(0)
 
 

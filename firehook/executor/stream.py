@@ -152,6 +152,7 @@ class StreamRuns:
         except (KeyError, TypeError, ValueError):
             log.warning("undecodable dispatched event skipped", id=event.id)
             return
+        run.link_issue = self._api.link_issue
         handler = self._registry.handler_for(run)
         left = run.seconds_left()
         if handler is None or (left is not None and left <= 0):
