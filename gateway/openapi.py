@@ -64,11 +64,13 @@ def _schema_name(model: Any) -> str:
 
 def _add_schema(components: dict[str, Any], model: Any, mode: str) -> dict[str, str]:
     name = _schema_name(model)
-    if name not in components:
-        adapter: TypeAdapter[Any] = TypeAdapter(model)
-        schema = adapter.json_schema(ref_template=_REF, mode=mode)  # type: ignore[arg-type]
-        components.update(schema.pop("$defs", {}))
-        components[name] = schema
+    adapter: TypeAdapter[Any] = TypeAdapter(model)
+    schema = adapter.json_schema(ref_template=_REF, mode=mode)  # type: ignore[arg-type]
+    # Two different models of one name would share one entry, and the operations of one
+    # would show the other's shape: refused here rather than published wrong.
+    for part, part_schema in (*schema.pop("$defs", {}).items(), (name, schema)):
+        if components.setdefault(part, part_schema) != part_schema:
+            raise ValueError(f"two different schemas are named {part!r} in the API document")
     return {"$ref": _REF.format(model=name)}
 
 
@@ -94,10 +96,24 @@ def _error_response(status: int) -> dict[str, Any]:
     return response
 
 
+# Operations are declared once per module, and building a document takes a noticeable
+# fraction of a second: each set of operations is built once per process. The cache
+# holds the operations themselves, so their ids stay theirs.
+_BUILT: dict[tuple[tuple[int, ...], str, str], tuple[tuple[Operation, ...], dict[str, Any]]] = {}
+
+
 def openapi_document(
     operations: Iterable[Operation], *, title: str, version: str
 ) -> dict[str, Any]:
-    """Build the document for the given operations."""
+    """The document for the given operations (treat it as read-only: it is shared)."""
+    ops = tuple(operations)
+    key = (tuple(map(id, ops)), title, version)
+    if key not in _BUILT:
+        _BUILT[key] = (ops, _build(ops, title=title, version=version))
+    return _BUILT[key][1]
+
+
+def _build(operations: Iterable[Operation], *, title: str, version: str) -> dict[str, Any]:
     components: dict[str, Any] = {"Error": error_json_schema(), "InternalError": _INTERNAL}
     paths: dict[str, dict[str, Any]] = {}
     for op in operations:

@@ -833,3 +833,33 @@ async def test_an_executor_answer_is_bounded_like_a_reported_result(
             client, tenant, run_id, "succeeded" if depth <= LIMIT else "running"
         )
     assert run["output"] == (orjson.loads(deep(depth)) if depth <= LIMIT else None)
+
+
+def test_two_different_models_of_one_name_are_refused_in_the_api_document() -> None:
+    from pydantic import BaseModel
+
+    from gateway.openapi import openapi_document
+    from gateway.routing import Api
+
+    def models() -> tuple[type[BaseModel], type[BaseModel]]:
+        class Thing(BaseModel):
+            a: int
+
+        first = Thing
+
+        class Thing(BaseModel):  # type: ignore[no-redef]
+            b: str
+
+        return first, Thing
+
+    first, second = models()
+    api = Api()
+
+    async def one(request: Any) -> Any: ...
+
+    async def two(request: Any) -> Any: ...
+
+    api.operation("GET", "/one", "one", "t", response=first)(one)
+    api.operation("GET", "/two", "two", "t", response=second)(two)
+    with pytest.raises(ValueError, match="'Thing'"):
+        openapi_document(api.operations, title="t", version="1")
