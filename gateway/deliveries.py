@@ -228,20 +228,23 @@ class DeliveryLog:
             self._writer = asyncio.create_task(self._write_soon())
 
     async def flush(self) -> None:
-        """Write every waiting record now (readers call it, to see their own process's)."""
+        """Write every record waiting now (readers call it, to see their own process's).
+
+        What arrives while it writes waits for the next flush: under steady load, looping
+        until nothing waits would write a few records per transaction, without end.
+        """
         async with self._lock:
-            while self.pending:
-                waiting, self.pending, self.count = self.pending, {}, 0
-                records = self._records([noted for queue in waiting.values() for noted in queue])
-                for start in range(0, len(records), 1000):
-                    batch = records[start : start + 1000]
-                    try:
-                        async with self.ctx.db.write() as conn:
-                            await store.insert_deliveries(
-                                conn, batch, self.ctx.settings.webhook_deliveries_kept
-                            )
-                    except Exception as exc:
-                        log.warning("deliveries not recorded", count=len(batch), error=str(exc))
+            waiting, self.pending, self.count = self.pending, {}, 0
+            records = self._records([noted for queue in waiting.values() for noted in queue])
+            for start in range(0, len(records), 1000):
+                batch = records[start : start + 1000]
+                try:
+                    async with self.ctx.db.write() as conn:
+                        await store.insert_deliveries(
+                            conn, batch, self.ctx.settings.webhook_deliveries_kept
+                        )
+                except Exception as exc:
+                    log.warning("deliveries not recorded", count=len(batch), error=str(exc))
 
     def _records(self, waiting: Sequence[_Noted]) -> list[dict[str, Any]]:
         body_limit = self.ctx.settings.webhook_delivery_body_bytes
@@ -257,13 +260,15 @@ class DeliveryLog:
         return records
 
     async def _write_soon(self) -> None:
-        deadline = asyncio.get_running_loop().time() + _FLUSH_INTERVAL_SEC
-        while self.pending and self.count < _FLUSH_AT:
-            left = deadline - asyncio.get_running_loop().time()
-            if left <= 0:
-                break
-            await asyncio.sleep(min(left, 0.05))
-        await self.flush()
+        # Until nothing waits: records that arrived during a write get their own turn.
+        while self.pending:
+            deadline = asyncio.get_running_loop().time() + _FLUSH_INTERVAL_SEC
+            while self.pending and self.count < _FLUSH_AT:
+                left = deadline - asyncio.get_running_loop().time()
+                if left <= 0:
+                    break
+                await asyncio.sleep(min(left, 0.05))
+            await self.flush()
 
 
 def delivery_log_of(ctx: Context) -> DeliveryLog:
