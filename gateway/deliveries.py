@@ -174,7 +174,7 @@ class _Noted:
     received: Received
     scope: Scope
     status: int
-    answer: bytes
+    answer: bytes | memoryview
     answer_headers: Sequence[tuple[bytes, bytes]]
     at: datetime
 
