@@ -12,7 +12,7 @@ from firehook.app import build_app
 from firehook.context import Context
 from firehook.store import deliveries as store
 from gateway import deliveries as inspector
-from gateway.deliveries import delivery_log_of
+from gateway.deliveries import delivery_log_of, redact_headers
 from tests.conftest import Tenant
 from tests.test_webhooks_presets import (
     HMAC_CONFIG,
@@ -229,6 +229,27 @@ async def test_a_stop_writes_the_deliveries_still_waiting(
     stored = await stored_of(ctx, trigger)
     assert sorted(orjson.loads(row["body"])["n"] for row in stored) == [0, 1, 2]
     assert delivery_log_of(ctx).pending == {}
+
+
+def test_proof_carrying_header_names_are_hidden_whatever_their_length() -> None:
+    long_name = "X-" + "a" * 100 + "-Token"
+    headers = [
+        (long_name, "v1"),
+        ("X-Short-Token", "v2"),
+        ("X-Short-Token", "v3"),
+        ("Idempotency-Key", "k-1"),
+        ("X-" + "b" * 100, "has s3cret inside"),
+    ]
+
+    for _ in range(2):  # the second time from what was learnt about each name
+        shown = redact_headers(headers, ["s3cret"])
+
+        assert shown == {
+            long_name.lower(): "[redacted]",
+            "x-short-token": "[redacted], [redacted]",
+            "idempotency-key": "k-1",
+            "x-" + "b" * 100: "has [redacted] inside",
+        }
 
 
 async def test_no_secret_is_ever_stored(
