@@ -189,7 +189,7 @@ class _Noted:
     scope: Scope
     status: int
     answer: bytes | memoryview
-    answer_headers: Sequence[tuple[bytes, bytes]]
+    replayed: bool
     at: datetime
 
 
@@ -204,7 +204,7 @@ def _record_of(noted: _Noted, body_limit: int) -> dict[str, Any] | None:
         answer=bytes(noted.answer),
         at=noted.at,
         body_limit=body_limit,
-        replayed=(b"idempotent-replayed", b"true") in noted.answer_headers,
+        replayed=noted.replayed,
     )
 
 
@@ -310,7 +310,8 @@ def note_delivery(request: Request, response: Response) -> None:
             request.scope,
             response.status_code,
             response.body,
-            response.raw_headers,
+            # Read now: middleware may add to the same list as the answer leaves.
+            (b"idempotent-replayed", b"true") in response.raw_headers,
             ctx.clock(),
         )
     except Exception as exc:

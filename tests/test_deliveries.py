@@ -76,6 +76,19 @@ async def test_inspector_shows_accepted_refused_and_handshakes(
     assert one.json()["answer"] == {"challenge": "abc"}
 
 
+async def test_a_redelivery_is_shown_as_replayed(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    trigger = await add_webhook(client, tenant, "github")
+    first = await fire_signed(client, trigger, b'{"n":1}', delivery_id="gh-7")
+    again = await fire_signed(client, trigger, b'{"n":1}', delivery_id="gh-7")
+    assert again.headers["Idempotent-Replayed"] == "true"
+
+    rows = await deliveries_of(client, tenant, trigger)
+
+    assert [row["outcome"] for row in rows] == ["replayed", "accepted"]
+    assert {row["runId"] for row in rows} == {first.json()["runId"]}
+    assert rows[0]["idempotencyKey"] == rows[1]["idempotencyKey"]
+
+
 async def test_inspector_is_for_board_and_admin_only(
     client: httpx.AsyncClient, tenant: Tenant, admin_key: str
 ) -> None:
