@@ -16,6 +16,7 @@ from firehook.settings import Settings
 from firehook.store import Database, upgrade_to_head_async
 from gateway import create_app
 from gateway.app import MANAGEMENT_APIS
+from gateway.deliveries import delivery_log_of
 from gateway.routing import Api
 from scheduler.backfill import stop_backfills
 
@@ -80,6 +81,12 @@ def build_app(
                 await asyncio.wait_for(stop_backfills(ctx), remaining)
             except TimeoutError:
                 log.warning("backfills did not stop in time")
+            # The requests are over: the delivery inspector writes what it still holds.
+            remaining = max(0.1, deadline - asyncio.get_running_loop().time())
+            try:
+                await asyncio.wait_for(delivery_log_of(ctx).flush(), remaining)
+            except TimeoutError:
+                log.warning("deliveries not recorded in time")
             await ctx.db.close()
 
     return create_app(ctx, apis=apis, lifespan=lifespan)

@@ -1,10 +1,12 @@
 """The delivery inspector's log: what each webhook trigger received and answered.
 
-Recording costs the webhook a dictionary built in memory: the records are written
-in batches by one background task, so no request waits for the database on their
-account (a batch every `_FLUSH_INTERVAL_SEC`, or sooner when `_FLUSH_AT` wait).
-Best effort by design: a batch that cannot be written is logged and dropped, and
-records still in memory when the process stops are lost.
+Recording costs the webhook a few references kept in memory: the records are made
+and written in batches by one background task, so no request waits for the database
+or the redaction on their account (a batch every `_FLUSH_INTERVAL_SEC`, or sooner
+when `_FLUSH_AT` wait). Only the newest `webhook_deliveries_kept` of a trigger wait,
+since the rest would be trimmed as soon as written. Best effort by design: a batch
+that cannot be written is logged and dropped; a graceful stop writes what waits,
+a crash loses it.
 
 Before anything is kept, header values that carry proofs (signatures, tokens,
 authorization) are replaced, and every secret of the trigger is cut out of the
@@ -15,15 +17,19 @@ headers, the query and the body wherever it appears (Microsoft Graph puts its
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Final
 
 import orjson
 import structlog
+from starlette.datastructures import URL
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Scope
 
 from firehook.context import Context, context_of
 from firehook.ids import new_id
@@ -46,6 +52,7 @@ _MAX_CHECK_CHARS: Final = 300
 # Header names whose values prove or grant something: never kept.
 _SECRET_WORDS: Final = ("signature", "token", "secret", "auth", "hmac", "cookie", "api-key")
 _KEPT_DESPITE_WORDS: Final = frozenset({"idempotency-key", "i-twilio-idempotency-token"})
+_CACHED_NAME_CHARS: Final = 64
 
 
 @dataclass(slots=True)
@@ -71,12 +78,24 @@ def redact_headers(
     kept: dict[str, str] = {}
     for name, value in headers[:_MAX_HEADERS]:
         lowered = name.lower()
-        hidden = lowered == extra or (
-            lowered not in _KEPT_DESPITE_WORDS and any(word in lowered for word in _SECRET_WORDS)
-        )
+        hidden = lowered == extra or _carries_proof(lowered)
         shown = REDACTED if hidden else scrub(value[:_MAX_HEADER_CHARS], secrets)
         kept[lowered] = f"{kept[lowered]}, {shown}" if lowered in kept else shown
     return kept
+
+
+def _carries_proof(lowered: str) -> bool:
+    # Senders repeat the same few names; long ones are looked at each time, not kept.
+    if len(lowered) > _CACHED_NAME_CHARS:
+        return _names_proof(lowered)
+    return _cached_proof(lowered)
+
+
+def _names_proof(lowered: str) -> bool:
+    return lowered not in _KEPT_DESPITE_WORDS and any(word in lowered for word in _SECRET_WORDS)
+
+
+_cached_proof: Final = lru_cache(maxsize=1024)(_names_proof)
 
 
 def scrub(text: str, secrets: Sequence[str]) -> str:
@@ -162,31 +181,77 @@ def _scrub_value(value: Any, secrets: Sequence[str]) -> Any:
     return value
 
 
+@dataclass(slots=True)
+class _Noted:
+    """One request as the endpoint left it: references only, made into a record when written."""
+
+    received: Received
+    scope: Scope
+    status: int
+    answer: bytes | memoryview
+    replayed: bool
+    at: datetime
+
+
+def _record_of(noted: _Noted, body_limit: int) -> dict[str, Any] | None:
+    scope = noted.scope
+    return build_record(
+        noted.received,
+        method=scope["method"],
+        query=URL(scope=scope).query if scope.get("query_string") else "",
+        headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
+        status=noted.status,
+        answer=bytes(noted.answer),
+        at=noted.at,
+        body_limit=body_limit,
+        replayed=noted.replayed,
+    )
+
+
 @dataclass
 class DeliveryLog:
-    """Records waiting to be written, and the task that writes them in batches."""
+    """Requests waiting to be written, the newest `webhook_deliveries_kept` of each trigger.
+
+    A record the trim would delete anyway is never built nor written: under a burst,
+    a trigger's older requests fall out of its queue as newer ones arrive, and only
+    the survivors are redacted and inserted, at the next flush.
+    """
 
     ctx: Context
-    pending: list[dict[str, Any]] = field(default_factory=list)
+    pending: dict[str, deque[_Noted]] = field(default_factory=dict)
+    count: int = 0
     dropped: int = 0
     _writer: asyncio.Task[None] | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
-    def add(self, record: dict[str, Any]) -> None:
-        if self.ctx.settings.webhook_deliveries_kept == 0:
+    def add(self, noted: _Noted, trigger_id: str) -> None:
+        keep = self.ctx.settings.webhook_deliveries_kept
+        if keep == 0:
             return
-        if len(self.pending) >= _MAX_PENDING:
-            self.dropped += 1
-            return
-        self.pending.append(record)
+        queue = self.pending.get(trigger_id)
+        if queue is None or queue.maxlen != keep:
+            queue = self.pending[trigger_id] = deque(queue or (), maxlen=keep)
+            self.count = sum(len(each) for each in self.pending.values())
+        if len(queue) < keep:
+            if self.count >= _MAX_PENDING:
+                self.dropped += 1
+                return
+            self.count += 1
+        queue.append(noted)
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_soon())
 
     async def flush(self) -> None:
-        """Write every waiting record now (readers call it, to see their own process's)."""
+        """Write every record waiting now (readers call it, to see their own process's).
+
+        What arrives while it writes waits for the next flush: under steady load, looping
+        until nothing waits would write a few records per transaction, without end.
+        """
         async with self._lock:
-            while self.pending:
-                batch, self.pending = self.pending[:1000], self.pending[1000:]
+            waiting, self.pending, self.count = self.pending, {}, 0
+            records = self._records([noted for queue in waiting.values() for noted in queue])
+            for start in range(0, len(records), 1000):
+                batch = records[start : start + 1000]
                 try:
                     async with self.ctx.db.write() as conn:
                         await store.insert_deliveries(
@@ -195,14 +260,29 @@ class DeliveryLog:
                 except Exception as exc:
                     log.warning("deliveries not recorded", count=len(batch), error=str(exc))
 
+    def _records(self, waiting: Sequence[_Noted]) -> list[dict[str, Any]]:
+        body_limit = self.ctx.settings.webhook_delivery_body_bytes
+        records: list[dict[str, Any]] = []
+        for noted in waiting:
+            try:
+                record = _record_of(noted, body_limit)
+            except Exception as exc:
+                log.warning("delivery not recorded", error=str(exc))
+                continue
+            if record is not None:
+                records.append(record)
+        return records
+
     async def _write_soon(self) -> None:
-        deadline = asyncio.get_running_loop().time() + _FLUSH_INTERVAL_SEC
-        while self.pending and len(self.pending) < _FLUSH_AT:
-            left = deadline - asyncio.get_running_loop().time()
-            if left <= 0:
-                break
-            await asyncio.sleep(min(left, 0.05))
-        await self.flush()
+        # Until nothing waits: records that arrived during a write get their own turn.
+        while self.pending:
+            deadline = asyncio.get_running_loop().time() + _FLUSH_INTERVAL_SEC
+            while self.pending and self.count < _FLUSH_AT:
+                left = deadline - asyncio.get_running_loop().time()
+                if left <= 0:
+                    break
+                await asyncio.sleep(min(left, 0.05))
+            await self.flush()
 
 
 def delivery_log_of(ctx: Context) -> DeliveryLog:
@@ -216,26 +296,26 @@ def delivery_log_of(ctx: Context) -> DeliveryLog:
 
 
 def note_delivery(request: Request, response: Response) -> None:
-    """Keep a record of this request to a webhook trigger and its answer (no wait)."""
+    """Keep a record of this request to a webhook trigger and its answer (no wait).
+
+    Only references are taken here; the record is made when it is written.
+    """
     received = getattr(request.state, "webhook_received", None)
     if not isinstance(received, Received) or received.trigger is None:
         return  # no trigger: nothing to show anyone
     ctx = context_of(request)
     try:
-        record = build_record(
+        noted = _Noted(
             received,
-            method=request.method,
-            query=request.url.query,
-            headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw],
-            status=response.status_code,
-            answer=bytes(response.body),
-            at=ctx.clock(),
-            body_limit=ctx.settings.webhook_delivery_body_bytes,
-            replayed=response.headers.get("idempotent-replayed") == "true",
+            request.scope,
+            response.status_code,
+            response.body,
+            # Read now: middleware may add to the same list as the answer leaves.
+            (b"idempotent-replayed", b"true") in response.raw_headers,
+            ctx.clock(),
         )
     except Exception as exc:
         # The inspector must never change what the sender is answered.
         log.warning("delivery not recorded", error=str(exc))
         return
-    if record is not None:
-        delivery_log_of(ctx).add(record)
+    delivery_log_of(ctx).add(noted, received.trigger.trigger_id)

@@ -8,11 +8,19 @@ import httpx
 import orjson
 import pytest
 
+from firehook.app import build_app
 from firehook.context import Context
 from firehook.store import deliveries as store
-from gateway.deliveries import delivery_log_of
+from gateway import deliveries as inspector
+from gateway.deliveries import delivery_log_of, redact_headers
 from tests.conftest import Tenant
-from tests.test_webhooks_presets import HMAC_CONFIG, add_webhook, fire_signed, local_path
+from tests.test_webhooks_presets import (
+    HMAC_CONFIG,
+    SECRET,
+    add_webhook,
+    fire_signed,
+    local_path,
+)
 
 JSON = {"Content-Type": "application/json"}
 
@@ -68,6 +76,19 @@ async def test_inspector_shows_accepted_refused_and_handshakes(
     assert one.json()["answer"] == {"challenge": "abc"}
 
 
+async def test_a_redelivery_is_shown_as_replayed(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    trigger = await add_webhook(client, tenant, "github")
+    first = await fire_signed(client, trigger, b'{"n":1}', delivery_id="gh-7")
+    again = await fire_signed(client, trigger, b'{"n":1}', delivery_id="gh-7")
+    assert again.headers["Idempotent-Replayed"] == "true"
+
+    rows = await deliveries_of(client, tenant, trigger)
+
+    assert [row["outcome"] for row in rows] == ["replayed", "accepted"]
+    assert {row["runId"] for row in rows} == {first.json()["runId"]}
+    assert rows[0]["idempotencyKey"] == rows[1]["idempotencyKey"]
+
+
 async def test_inspector_is_for_board_and_admin_only(
     client: httpx.AsyncClient, tenant: Tenant, admin_key: str
 ) -> None:
@@ -109,6 +130,139 @@ async def test_inspector_keeps_the_last_n_and_truncates_bodies(
     assert len(rows) == 3
     assert [row["body"] for row in rows] == ['{"n":4,"', '{"n":3,"', '{"n":2,"']
     assert all(row["bodyTruncated"] and row["bodySize"] == 20 for row in rows)
+
+
+def unlimited(ctx: Context) -> None:
+    tune(
+        ctx,
+        webhook_rate_per_trigger=1e6,
+        webhook_burst_per_trigger=1_000_000,
+        webhook_rate_per_ip=1e6,
+        webhook_burst_per_ip=1_000_000,
+    )
+
+
+async def stored_of(ctx: Context, trigger: dict[str, Any]) -> list[dict[str, Any]]:
+    async with ctx.db.read() as conn:
+        rows = await store.all_deliveries(conn)
+    return [dict(row) for row in rows if row["trigger_id"] == trigger["id"]]
+
+
+async def fire_numbered(client: httpx.AsyncClient, trigger: dict[str, Any], numbers: range) -> None:
+    for n in numbers:
+        # The secret thrown into every body: each record must be redacted when written.
+        answer = await fire_signed(client, trigger, orjson.dumps({"n": n, "note": SECRET}))
+        assert answer.status_code == 202, answer.text
+
+
+async def test_a_burst_keeps_exactly_the_newest_n_each_redacted(
+    client: httpx.AsyncClient, tenant: Tenant, ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    unlimited(ctx)
+    # No timed flush during the burst: every record waits in memory until a reader asks.
+    monkeypatch.setattr(inspector, "_FLUSH_INTERVAL_SEC", 3600.0)
+    trigger = await add_webhook(client, tenant, "github")
+    other = await add_webhook(client, tenant, "github")
+    await fire_numbered(client, other, range(5))
+
+    await fire_numbered(client, trigger, range(1000))
+
+    # Memory holds the newest 100 of the trigger only, not the 1,000 it received.
+    waiting = delivery_log_of(ctx).pending
+    assert len(waiting[trigger["id"]]) == 100 and len(waiting[other["id"]]) == 5
+    rows = await deliveries_of(client, tenant, trigger, limit=200)
+    assert [orjson.loads(row["body"])["n"] for row in rows] == list(range(999, 899, -1))
+    assert all(row["outcome"] == "accepted" and row["runId"] for row in rows)
+    assert all(orjson.loads(row["body"])["note"] == "[redacted]" for row in rows)
+    assert all(row["headers"]["x-hub-signature-256"] == "[redacted]" for row in rows)
+    stored = await stored_of(ctx, trigger)
+    assert len(stored) == 100 and SECRET not in repr(stored)
+
+    # Stored rows are trimmed by later batches, another trigger's rows untouched.
+    await fire_numbered(client, trigger, range(1000, 1030))
+    rows = await deliveries_of(client, tenant, trigger, limit=200)
+    assert [orjson.loads(row["body"])["n"] for row in rows] == list(range(1029, 929, -1))
+    assert len(await stored_of(ctx, trigger)) == 100
+    assert len(await deliveries_of(client, tenant, other)) == 5
+
+    # A stored delivery replays as any other: as the fire it was, into a new run.
+    first = await fire_signed(client, trigger, b'{"n":"plain"}')
+    (row,) = await deliveries_of(client, tenant, trigger, limit=1)
+    assert row["runId"] == first.json()["runId"]
+    auth = Tenant.auth(tenant.board)
+    replay = await client.post(f"/api/deliveries/{row['id']}/replay", headers=auth)
+    assert replay.status_code == 202, replay.text
+    assert replay.json()["runId"] != first.json()["runId"]
+    redacted = await client.post(f"/api/deliveries/{rows[0]['id']}/replay", headers=auth)
+    assert redacted.status_code == 409  # its body held the secret, cut out when recorded
+
+
+async def test_a_burst_of_refusals_keeps_each_failed_check(
+    client: httpx.AsyncClient, tenant: Tenant, ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    unlimited(ctx)
+    monkeypatch.setattr(inspector, "_FLUSH_INTERVAL_SEC", 3600.0)
+    tune(ctx, webhook_deliveries_kept=10)
+    trigger = await add_webhook(client, tenant, "github")
+    path = local_path(trigger["publicUrl"])
+    for n in range(50):
+        signed = n % 2 == 0
+        if signed:
+            answer = await fire_signed(client, trigger, orjson.dumps({"n": n}))
+        else:
+            answer = await client.post(
+                path,
+                content=orjson.dumps({"n": n}),
+                headers=JSON | {"X-Hub-Signature-256": "sha256=" + "0" * 64},
+            )
+        assert answer.status_code == (202 if signed else 401)
+
+    rows = await deliveries_of(client, tenant, trigger)
+
+    assert [orjson.loads(row["body"])["n"] for row in rows] == list(range(49, 39, -1))
+    for row in rows:
+        accepted = orjson.loads(row["body"])["n"] % 2 == 0
+        assert row["outcome"] == ("accepted" if accepted else "refused")
+        assert (row["failedCheck"] is None) == accepted
+        assert row["headers"]["x-hub-signature-256"] == "[redacted]"
+
+
+async def test_a_stop_writes_the_deliveries_still_waiting(
+    client: httpx.AsyncClient, tenant: Tenant, ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(inspector, "_FLUSH_INTERVAL_SEC", 3600.0)
+    trigger = await add_webhook(client, tenant, "github")
+    await fire_numbered(client, trigger, range(3))
+    assert await stored_of(ctx, trigger) == []
+
+    app = build_app(ctx)
+    async with app.router.lifespan_context(app):
+        pass
+
+    stored = await stored_of(ctx, trigger)
+    assert sorted(orjson.loads(row["body"])["n"] for row in stored) == [0, 1, 2]
+    assert delivery_log_of(ctx).pending == {}
+
+
+def test_proof_carrying_header_names_are_hidden_whatever_their_length() -> None:
+    long_name = "X-" + "a" * 100 + "-Token"
+    headers = [
+        (long_name, "v1"),
+        ("X-Short-Token", "v2"),
+        ("X-Short-Token", "v3"),
+        ("Idempotency-Key", "k-1"),
+        ("X-" + "b" * 100, "has s3cret inside"),
+    ]
+
+    for _ in range(2):  # the second time from what was learnt about each name
+        shown = redact_headers(headers, ["s3cret"])
+
+        assert shown == {
+            long_name.lower(): "[redacted]",
+            "x-short-token": "[redacted], [redacted]",
+            "idempotency-key": "k-1",
+            "x-" + "b" * 100: "has [redacted] inside",
+        }
 
 
 async def test_no_secret_is_ever_stored(

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -28,19 +28,24 @@ async def insert_deliveries(
     kept = [row for row in rows if row["trigger_id"] in alive]
     if kept:
         await conn.execute(insert(deliveries), kept)
-    for trigger_id in alive:
-        newest = (
-            select(deliveries.c.id)
-            .where(deliveries.c.trigger_id == trigger_id)
-            .order_by(deliveries.c.received_at.desc(), deliveries.c.id.desc())
-            .limit(keep)
+    if not alive:
+        return
+    # One statement trims every trigger of the batch, whatever their number: the rows
+    # ranked past `keep`, newest first, as the inspector lists them.
+    rank = (
+        func.row_number()
+        .over(
+            partition_by=deliveries.c.trigger_id,
+            order_by=(deliveries.c.received_at.desc(), deliveries.c.id.desc()),
         )
-        await conn.execute(
-            delete(deliveries).where(
-                deliveries.c.trigger_id == trigger_id,
-                deliveries.c.id.not_in(newest.scalar_subquery()),
-            )
+        .label("rank")
+    )
+    ranked = select(deliveries.c.id, rank).where(deliveries.c.trigger_id.in_(alive)).subquery()
+    await conn.execute(
+        delete(deliveries).where(
+            deliveries.c.id.in_(select(ranked.c.id).where(ranked.c.rank > keep))
         )
+    )
 
 
 async def list_deliveries(
