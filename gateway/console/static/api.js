@@ -96,6 +96,32 @@ export async function listAll(path, params = {}, onPage = null, pageSize = 200) 
   }
 }
 
+// What the signed-in key may do (`GET /api/me`), read once per sign-in or page load:
+// the pages offer only that. Until it is known, nothing that needs it is offered.
+let me = null;
+
+export const access = {
+  get me() { return me; },
+  async load(key) {
+    me = (await request("GET", "/api/me", undefined, { key })).data;
+    return me;
+  },
+  forget() { me = null; },
+  /** Whether the key has the named permission (a boolean of `permissions`). */
+  may(name) { return Boolean(me && me.permissions && me.permissions[name] === true); },
+  /** Whether the key may pause, resume, run, archive, edit and rotate this routine's secrets. */
+  manages(routine) {
+    if (!me || !me.permissions) return false;
+    if (me.permissions.manageRoutines === "all") return true;
+    return Boolean(routine) && me.permissions.manageRoutines === "assigned"
+      && me.agentId !== null && routine.assigneeAgentId === me.agentId;
+  },
+  /** The one agent the key may assign routines to, or null when it may assign anyone. */
+  get assignsOnly() {
+    return me && me.permissions && me.permissions.assignRoutines === "self" ? me.agentId : null;
+  },
+};
+
 export const api = {
   company: (id, key) => request("GET", `/api/companies/${enc(id)}`, undefined, { key }),
   routines: (params) => list(`/api/companies/${enc(session.companyId)}/routines`, params),
