@@ -651,8 +651,7 @@ def test_an_agent_is_offered_actions_on_its_own_routines_only(context: Any, dev:
     )["id"]
     dev.made["other_routine"] = other
     dev.api("POST", f"/api/routines/{other}/triggers", {"kind": "webhook"})
-    for routine_id in (own, other):
-        dev.api("POST", f"/api/routines/{routine_id}/run", {"payload": {"by": "admin"}})
+    dev.api("POST", f"/api/routines/{other}/run", {"payload": {"by": "admin"}})
     page = _signed_in_page(context, dev, _key(dev, role="agent", agentId="agent-1"))
 
     mine = set(_actions_of(page, dev, own, own_title))
@@ -663,6 +662,16 @@ def test_an_agent_is_offered_actions_on_its_own_routines_only(context: Any, dev:
     assert "page: Refresh" in theirs and "page: Copy URL" in theirs
     expect(page.get_by_role("heading", name="Add a trigger")).to_have_count(0)
     shot(page, dev, "routine-agent-not-assigned")
+
+    # Live, a run is cancellable only on the agent's own routine.
+    page.goto(f"{dev.url}/ui/#/runs")
+    for routine_id, title, offered in ((own, own_title, 1), (other, other_title, 0)):
+        listed = dev.api("GET", f"/api/routines/{routine_id}/runs")
+        active = ("received", "dispatched", "running")
+        run_id = next(r["id"] for r in listed if r["status"] in active)
+        row = page.locator(f'tr[data-run-id="{run_id}"]')
+        expect(row.get_by_role("link", name=title)).to_be_visible()
+        expect(row.get_by_role("button", name=f"Cancel run {run_id}")).to_have_count(offered)
 
     # A new routine can be assigned to the agent itself only.
     page.goto(f"{dev.url}/ui/#/routines")
