@@ -695,7 +695,20 @@ def test_a_board_key_is_offered_actions_on_every_routine(context: Any, dev: Dev)
 def test_a_collection_bound_key_is_not_offered_the_company_wide_pages(
     context: Any, dev: Dev
 ) -> None:
+    task = dev.api(
+        "POST", f"/api/companies/{dev.company_id}/tasks", {"name": "crawl", "collection": "my-org"}
+    )
     page = _signed_in_page(context, dev, _key(dev, role="board", collection="my-org"))
+    # Its routines belong to its collection's tasks: the new-routine form asks for one.
+    page.get_by_role("button", name="New routine").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Title").fill("Crawl the docs")
+    expect(dialog.get_by_label("Task").locator("option")).to_have_count(2)
+    dialog.get_by_label("Task").select_option(label="crawl")
+    dialog.get_by_role("button", name="Create routine").click()
+    expect(page.get_by_role("heading", name="Crawl the docs", level=1)).to_be_visible()
+    assert dev.api("GET", f"/api/routines/{page.url.rsplit('/', 1)[-1]}")["taskId"] == task["id"]
+    page.goto(f"{dev.url}/ui/#/routines")
     pages = page.get_by_role("navigation", name="Pages")
     expect(pages.get_by_role("link", name="Tasks")).to_be_visible()
     assert pages.get_by_role("link").all_inner_texts() == ["Routines", "Tasks"]
