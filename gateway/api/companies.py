@@ -65,6 +65,11 @@ async def create_company(request: Request) -> Response:
     "companies",
     response=Me,
     errors=(401,),
+    description="What the key may do, by the same rules the API enforces, so that a client "
+    "offers only that: `manageRoutines` is `all`, or `assigned` (only routines whose "
+    "assigneeAgentId is the key's agentId); a key bound to a collection has none of the "
+    "company-wide views (chains, the event stream, statistics, the key list). "
+    "See docs/permissions.md.",
 )
 async def get_me(request: Request) -> Response:
     principal = await authenticate(request)
