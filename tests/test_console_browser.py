@@ -605,6 +605,9 @@ def _signed_in_page(context: Any, dev: Dev, key: str) -> Page:
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     dev.made.setdefault("tab_errors", []).append(errors)
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if r.url.endswith("/api/me") else None)
+    dev.made["asked_me"] = asked
     sign_in(page, dev, key)
     expect(page.get_by_role("heading", name="Routines")).to_be_visible()
     return page
@@ -672,6 +675,13 @@ def test_an_agent_is_offered_actions_on_its_own_routines_only(context: Any, dev:
         row = page.locator(f'tr[data-run-id="{run_id}"]')
         expect(row.get_by_role("link", name=title)).to_be_visible()
         expect(row.get_by_role("button", name=f"Cancel run {run_id}")).to_have_count(offered)
+
+    # What the key may do was read once, at sign-in, and is kept in the tab with the key.
+    page.goto(f"{dev.url}/ui/#/routines")
+    page.reload()
+    row = page.locator(f'tr[data-routine-id="{own}"]')
+    expect(row.get_by_role("button", name=f"Pause {own_title}")).to_be_visible()
+    assert len(dev.made["asked_me"]) == 1, dev.made["asked_me"]
 
     # A new routine can be assigned to the agent itself only.
     page.goto(f"{dev.url}/ui/#/routines")
