@@ -104,10 +104,14 @@ async def create_routines(url: str, key: str, company: str, count: int) -> None:
 
 def first_load(browser: Any, url: str, key: str, company: str) -> dict[str, float]:
     context = browser.new_context(timezone_id="Europe/Berlin", locale="en-US")
-    # The state a signed-in tab has: the key in session storage, nothing cached.
+    # The state a signed-in tab has: the key and what it may do (read at sign-in) in
+    # session storage, nothing cached.
+    me = httpx.get(f"{url}/api/me", headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    me.raise_for_status()
     context.add_init_script(
         f"sessionStorage.setItem('firehook.key', {key!r});"
         f"sessionStorage.setItem('firehook.company', {company!r});"
+        f"sessionStorage.setItem('firehook.me', {me.text!r});"
     )
     page = context.new_page()
     transferred = {"files": 0, "api": 0}

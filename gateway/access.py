@@ -20,6 +20,7 @@ from firehook.context import Context, context_of
 from firehook.ids import is_uuid
 from firehook.store import accounts, routines, tasks
 from schemas.common import Role
+from schemas.companies import KeyPermissions
 from schemas.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
 
 # Paperclip's messages, which its clients show as they are.
@@ -83,6 +84,31 @@ def require_assignment(principal: Principal, assignee_agent_id: str | None) -> N
     """Agents cannot assign a routine to anyone but themselves."""
     if principal.role is Role.AGENT and assignee_agent_id != principal.agent_id:
         raise Forbidden("agents can only assign routines to themselves")
+
+
+def permissions_of(principal: Principal) -> KeyPermissions:
+    """What the rules of this module and of the handlers let the principal do, for a
+    client to offer only that: kept next to the rules so that they change together."""
+    board = principal.role is not Role.AGENT
+    # Stats, chains, the event stream, bulk actions and the key list span collections.
+    company_wide = principal.collection is None
+    return KeyPermissions(
+        manage_routines="all" if board else "assigned",
+        assign_routines="anyone" if board else "self",
+        routines_need_task=not company_wide,
+        create_companies=principal.role is Role.ADMIN,
+        create_api_keys=board,
+        list_api_keys=board and company_wide,
+        revoke_api_keys=board,
+        manage_tasks=board,
+        view_chains=company_wide,
+        manage_chains=board and company_wide,
+        view_run_stream=company_wide,
+        view_company_stats=company_wide,
+        bulk_routines=company_wide,
+        inspect_deliveries=board,
+        retry_runs_in_bulk=board and company_wide,
+    )
 
 
 def task_visible(principal: Principal, task: RowMapping) -> bool:

@@ -594,6 +594,142 @@ def test_routines_filter_by_label_when_routines_carry_labels(page: Page, dev: De
     expect(page.locator(f'tr[data-routine-id="{dev.made["routine"]}"]')).to_be_visible()
 
 
+def _key(dev: Dev, **body: Any) -> str:
+    made = dev.api("POST", f"/api/companies/{dev.company_id}/api-keys", body)
+    return str(made["key"])
+
+
+def _signed_in_page(context: Any, dev: Dev, key: str) -> Page:
+    """A new tab (its own sessionStorage) signed in with `key`, on the routines page."""
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    dev.made.setdefault("tab_errors", []).append(errors)
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if r.url.endswith("/api/me") else None)
+    dev.made["asked_me"] = asked
+    sign_in(page, dev, key)
+    expect(page.get_by_role("heading", name="Routines")).to_be_visible()
+    return page
+
+
+def _actions_of(page: Page, dev: Dev, routine_id: str, title: str) -> list[str]:
+    """The buttons offered on a routine's row, then on its own page, once they are drawn."""
+    page.goto(f"{dev.url}/ui/#/routines")
+    row = page.locator(f'tr[data-routine-id="{routine_id}"]')
+    expect(row.get_by_role("link", name=title)).to_be_visible()
+    offered = [f"row: {b}" for b in row.get_by_role("button").all_inner_texts()]
+    page.goto(f"{dev.url}/ui/#/routine/{routine_id}")
+    expect(page.get_by_role("heading", name=title, level=1)).to_be_visible()
+    expect(page.locator("[data-trigger-id]").filter(has_text="webhook").first).to_be_visible()
+    expect(page.get_by_text("runs, newest first")).to_be_visible()
+    # The run dialog's own buttons are left out: it opens only from "Run now".
+    buttons = page.evaluate(
+        "[...document.querySelectorAll('main button')]"
+        ".filter((b) => !b.closest('dialog')).map((b) => b.textContent)"
+    )
+    offered += [f"page: {b}" for b in buttons]
+    return offered
+
+
+_MANAGER = {
+    "row: Pause",
+    "row: Run now",
+    "row: Archive",
+    "page: Pause",
+    "page: Run now",
+    "page: Rotate secret",
+    "page: Add trigger",
+    "page: Cancel",
+}
+
+
+def test_an_agent_is_offered_actions_on_its_own_routines_only(context: Any, dev: Dev) -> None:
+    own, own_title = dev.made["routine"], "Morning report"  # assigned to agent-1
+    other_title = "Another agent's sync"
+    other = dev.api(
+        "POST",
+        f"/api/companies/{dev.company_id}/routines",
+        {"title": other_title, "assigneeAgentId": "agent-2", "projectId": "sync"},
+    )["id"]
+    dev.made["other_routine"] = other
+    dev.api("POST", f"/api/routines/{other}/triggers", {"kind": "webhook"})
+    dev.api("POST", f"/api/routines/{other}/run", {"payload": {"by": "admin"}})
+    page = _signed_in_page(context, dev, _key(dev, role="agent", agentId="agent-1"))
+
+    mine = set(_actions_of(page, dev, own, own_title))
+    assert _MANAGER <= mine, mine
+    theirs = set(_actions_of(page, dev, other, other_title))
+    # Only reading is offered: the copy buttons and the run list's refresh.
+    assert not theirs & _MANAGER, theirs
+    assert "page: Refresh" in theirs and "page: Copy URL" in theirs
+    expect(page.get_by_role("heading", name="Add a trigger")).to_have_count(0)
+    shot(page, dev, "routine-agent-not-assigned")
+
+    # Live, a run is cancellable only on the agent's own routine.
+    page.goto(f"{dev.url}/ui/#/runs")
+    for routine_id, title, offered in ((own, own_title, 1), (other, other_title, 0)):
+        listed = dev.api("GET", f"/api/routines/{routine_id}/runs")
+        active = ("received", "dispatched", "running")
+        run_id = next(r["id"] for r in listed if r["status"] in active)
+        row = page.locator(f'tr[data-run-id="{run_id}"]')
+        expect(row.get_by_role("link", name=title)).to_be_visible()
+        expect(row.get_by_role("button", name=f"Cancel run {run_id}")).to_have_count(offered)
+
+    # What the key may do was read once, at sign-in, and is kept in the tab with the key.
+    page.goto(f"{dev.url}/ui/#/routines")
+    page.reload()
+    row = page.locator(f'tr[data-routine-id="{own}"]')
+    expect(row.get_by_role("button", name=f"Pause {own_title}")).to_be_visible()
+    assert len(dev.made["asked_me"]) == 1, dev.made["asked_me"]
+
+    # A new routine can be assigned to the agent itself only.
+    page.goto(f"{dev.url}/ui/#/routines")
+    page.get_by_role("button", name="New routine").click()
+    assignee = page.get_by_role("dialog").get_by_label("Assignee agent id")
+    expect(assignee).to_have_value("agent-1")
+    expect(assignee).not_to_be_editable()
+    page.close()
+
+
+def test_a_board_key_is_offered_actions_on_every_routine(context: Any, dev: Dev) -> None:
+    page = _signed_in_page(context, dev, _key(dev, role="board"))
+    theirs = set(_actions_of(page, dev, dev.made["other_routine"], "Another agent's sync"))
+    assert _MANAGER <= theirs, theirs
+    page.goto(f"{dev.url}/ui/#/routines")
+    page.get_by_role("button", name="New routine").click()
+    expect(page.get_by_role("dialog").get_by_label("Assignee agent id")).to_be_editable()
+    page.close()
+
+
+def test_a_collection_bound_key_is_not_offered_the_company_wide_pages(
+    context: Any, dev: Dev
+) -> None:
+    task = dev.api(
+        "POST", f"/api/companies/{dev.company_id}/tasks", {"name": "crawl", "collection": "my-org"}
+    )
+    page = _signed_in_page(context, dev, _key(dev, role="board", collection="my-org"))
+    # Its routines belong to its collection's tasks: the new-routine form asks for one.
+    page.get_by_role("button", name="New routine").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Title").fill("Crawl the docs")
+    expect(dialog.get_by_label("Task").locator("option")).to_have_count(2)
+    dialog.get_by_label("Task").select_option(label="crawl")
+    dialog.get_by_role("button", name="Create routine").click()
+    expect(page.get_by_role("heading", name="Crawl the docs", level=1)).to_be_visible()
+    assert dev.api("GET", f"/api/routines/{page.url.rsplit('/', 1)[-1]}")["taskId"] == task["id"]
+    page.goto(f"{dev.url}/ui/#/routines")
+    pages = page.get_by_role("navigation", name="Pages")
+    expect(pages.get_by_role("link", name="Tasks")).to_be_visible()
+    assert pages.get_by_role("link").all_inner_texts() == ["Routines", "Tasks"]
+    # A link kept from another key leads back to the routines, not to a 404.
+    page.goto(f"{dev.url}/ui/#/chains")
+    expect(page).to_have_url(re.compile(r"#/routines$"))
+    expect(page.get_by_role("heading", name="Routines")).to_be_visible()
+    page.close()
+    assert dev.made["tab_errors"] and not any(dev.made["tab_errors"]), dev.made["tab_errors"]
+
+
 def test_signing_out_forgets_the_key_and_the_server_never_logged_it(page: Page, dev: Dev) -> None:
     page.goto(f"{dev.url}/ui/#/routines")
     page.get_by_role("button", name="Sign out").click()

@@ -9,7 +9,7 @@ from firehook.auth import generate_api_key, hash_api_key, shown_prefix
 from firehook.context import context_of
 from firehook.ids import is_uuid, new_id
 from firehook.store import accounts
-from gateway.access import authenticate, load_company, require_board
+from gateway.access import authenticate, load_company, permissions_of, require_board
 from gateway.http import JSONResponse, model_response, parse_body, validate
 from gateway.routing import Api, QueryParam, links_to
 from schemas.common import Role
@@ -20,6 +20,7 @@ from schemas.companies import (
     ApiKeyListQuery,
     Company,
     CompanyCreate,
+    Me,
 )
 from schemas.errors import Forbidden, NotFound
 
@@ -55,6 +56,33 @@ async def create_company(request: Request) -> Response:
     async with ctx.db.write() as conn:
         await accounts.insert_company(conn, id=company_id, name=body.name, now=now)
     return model_response(Company(id=company_id, name=body.name, created_at=now), 201)
+
+
+@api.operation(
+    "GET",
+    "/api/me",
+    "The key this request carries: whom it stands for and what it may do",
+    "companies",
+    response=Me,
+    errors=(401,),
+    description="What the key may do, by the same rules the API enforces, so that a client "
+    "offers only that: `manageRoutines` is `all`, or `assigned` (only routines whose "
+    "assigneeAgentId is the key's agentId); a key bound to a collection has none of the "
+    "company-wide views (chains, the event stream, statistics, the key list). "
+    "See docs/permissions.md.",
+)
+async def get_me(request: Request) -> Response:
+    principal = await authenticate(request)
+    return model_response(
+        Me(
+            key_id=principal.key_id,
+            role=principal.role,
+            company_id=principal.company_id,
+            agent_id=principal.agent_id,
+            collection=principal.collection,
+            permissions=permissions_of(principal),
+        )
+    )
 
 
 @api.operation("GET", "/api/companies/{companyId}", "Get a company", "companies", response=Company)

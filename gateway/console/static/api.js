@@ -4,6 +4,7 @@
 
 const KEY = "firehook.key";
 const COMPANY = "firehook.company";
+const ME = "firehook.me";
 
 export class ApiError extends Error {
   constructor(status, body) {
@@ -24,6 +25,7 @@ export const session = {
   clear() {
     sessionStorage.removeItem(KEY);
     sessionStorage.removeItem(COMPANY);
+    sessionStorage.removeItem(ME);
   },
 };
 
@@ -95,6 +97,55 @@ export async function listAll(path, params = {}, onPage = null, pageSize = 200) 
     if (!items.length || all.length >= total) return all;
   }
 }
+
+// What the signed-in key may do (`GET /api/me`), read once at sign-in and kept in the
+// tab with the key (a key's role, agent and collection never change; a revoked key is
+// a 401 anyway): the pages offer only that. Until it is known, nothing that needs it is.
+let me = null;
+
+function storedMe() {
+  try {
+    return JSON.parse(sessionStorage.getItem(ME));
+  } catch {
+    return null;
+  }
+}
+
+function known() {
+  if (!me) me = storedMe();
+  return me;
+}
+
+export const access = {
+  get me() { return known(); },
+  async load(key) {
+    me = (await request("GET", "/api/me", undefined, { key })).data;
+    sessionStorage.setItem(ME, JSON.stringify(me));
+    return me;
+  },
+  forget() {
+    me = null;
+    sessionStorage.removeItem(ME);
+  },
+  /** Whether the key has the named permission (a boolean of `permissions`). */
+  may(name) {
+    const p = known()?.permissions;
+    return Boolean(p && p[name] === true);
+  },
+  /** Whether the key may pause, resume, run, archive, edit and rotate this routine's secrets. */
+  manages(routine) {
+    const key = known();
+    if (!key || !key.permissions) return false;
+    if (key.permissions.manageRoutines === "all") return true;
+    return Boolean(routine) && key.permissions.manageRoutines === "assigned"
+      && key.agentId !== null && routine.assigneeAgentId === key.agentId;
+  },
+  /** The one agent the key may assign routines to, or null when it may assign anyone. */
+  get assignsOnly() {
+    const key = known();
+    return key && key.permissions && key.permissions.assignRoutines === "self" ? key.agentId : null;
+  },
+};
 
 export const api = {
   company: (id, key) => request("GET", `/api/companies/${enc(id)}`, undefined, { key }),

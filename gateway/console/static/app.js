@@ -1,5 +1,5 @@
 // The console's shell: sign-in, navigation, and one module per page (hash routes).
-import { ApiError, api, session } from "./api.js";
+import { ApiError, access, api, session } from "./api.js";
 import { errorBox, field, h } from "./dom.js";
 
 const PAGES = {
@@ -10,6 +10,13 @@ const PAGES = {
   activity: () => import("./pages/activity.js"),
   chains: () => import("./pages/chains.js"),
   tasks: () => import("./pages/tasks.js"),
+};
+// Pages a key sees only with a permission (a collection-bound key has no company-wide view).
+const NEEDS = {
+  runs: "viewRunStream",
+  calendar: "viewCompanyStats",
+  activity: "viewCompanyStats",
+  chains: "viewChains",
 };
 
 const main = document.getElementById("main");
@@ -34,6 +41,7 @@ function signInForm() {
     problem.replaceChildren();
     try {
       await api.company(company.value.trim(), key.value.trim());
+      await access.load(key.value.trim());
       session.save(key.value.trim(), company.value.trim());
       key.value = "";
       if (!location.hash || location.hash === "#/") location.hash = "#/routines";
@@ -59,11 +67,31 @@ async function route() {
     main.querySelector("input").focus();
     return;
   }
+  if (!access.me) {
+    try {
+      await access.load();
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 401) {
+        session.clear();
+        return route();
+      }
+      main.replaceChildren(errorBox(error));
+      signOut.hidden = false;
+      return;
+    }
+  }
   nav.hidden = false;
   signOut.hidden = false;
   const [name, ...args] = (location.hash.replace(/^#\/?/, "") || "routines").split("/");
+  if (NEEDS[name] && !access.may(NEEDS[name])) {
+    // Not offered to this key: a link typed or kept from another key leads to the routines.
+    location.replace("#/routines");
+    return;
+  }
   const load = PAGES[name] || PAGES.routines;
   for (const link of nav.querySelectorAll("a")) {
+    const page = link.getAttribute("href").slice(2);
+    link.hidden = Boolean(NEEDS[page]) && !access.may(NEEDS[page]);
     const current = link.getAttribute("href") === `#/${name === "routine" ? "routines" : name}`;
     if (current) link.setAttribute("aria-current", "page"); else link.removeAttribute("aria-current");
   }
@@ -75,6 +103,7 @@ async function route() {
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) {
       session.clear();
+      access.forget();
       return route();
     }
     view.replaceChildren(errorBox(error));
@@ -84,6 +113,7 @@ async function route() {
 
 signOut.addEventListener("click", () => {
   session.clear();
+  access.forget();
   location.hash = "#/";
   route();
 });

@@ -1,6 +1,6 @@
 // One routine: its triggers (next five fires, cron description, webhook URL and a
 // signed curl example, secret rotation), a form for a new trigger, and its runs.
-import { api } from "../api.js";
+import { access, api } from "../api.js";
 import {
   act, badge, browserZone, copyButton, duration, empty, errorBox, field, h, loading, pre, time,
 } from "../dom.js";
@@ -20,12 +20,14 @@ export async function render(view, routineId) {
   const runList = h("div", {}, loading());
   const dialog = payloadDialog(() => loadRuns());
   let routine = await api.routine(routineId);
+  // Whether this key may act on the routine; what it may not do is not offered.
+  const manages = () => access.manages(routine);
 
   view.replaceChildren(
     h("p", {}, h("a", { href: "#/routines" }, "← Routines")),
     header, problem, secretSlot,
     h("section", { "aria-labelledby": "triggers-h" }, h("h2", { id: "triggers-h" }, "Triggers"),
-      triggerList, newTriggerForm()),
+      triggerList, manages() ? newTriggerForm() : null),
     h("section", { "aria-labelledby": "runs-h" }, h("div", { class: "heading" },
       h("h2", { id: "runs-h" }, "Run history"),
       h("button", { type: "button", class: "secondary", onclick: () => loadRuns() }, "Refresh")),
@@ -34,7 +36,7 @@ export async function render(view, routineId) {
 
   function drawHeader() {
     const buttons = [];
-    if (routine.status !== "archived") {
+    if (routine.status !== "archived" && manages()) {
       const toggle = h("button", { type: "button", class: "secondary" },
         routine.status === "active" ? "Pause" : "Resume");
       toggle.addEventListener("click", () => act(toggle, problem, async () => {
@@ -126,7 +128,7 @@ export async function render(view, routineId) {
         t.lastRotatedAt ? fact("Secret rotated", time(t.lastRotatedAt)) : null),
       h("details", {}, h("summary", {}, "Signed curl example"),
         curlBlock(t.signingMode, url, secret)),
-      t.signingMode === "none" ? null : rotate,
+      t.signingMode === "none" || !manages() ? null : rotate,
     ];
   }
 
@@ -211,12 +213,12 @@ export async function render(view, routineId) {
 
   function runItem(run) {
     const actions = h("div", { class: "buttons" });
-    if (CANCELLABLE.has(run.status)) {
+    if (CANCELLABLE.has(run.status) && manages()) {
       const cancel = h("button", { type: "button", class: "secondary" }, "Cancel");
       cancel.addEventListener("click", () => act(cancel, problem, async () => { await api.cancelRun(run.id); loadRuns(); }));
       actions.append(cancel);
     }
-    if (RETRYABLE.has(run.status) && routine.status === "active") {
+    if (RETRYABLE.has(run.status) && routine.status === "active" && manages()) {
       const retry = h("button", { type: "button", class: "secondary" }, "Retry");
       retry.addEventListener("click", () => act(retry, problem, async () => {
         await api.run(routine.id, { source: "manual", payload: run.payload ?? undefined });

@@ -1,6 +1,6 @@
 // Routines: filters and search, status, triggers, next and last run; pause, resume,
 // run now (with a payload), archive; and a form for a new routine.
-import { api } from "../api.js";
+import { access, api } from "../api.js";
 import { act, badge, empty, errorBox, field, h, loading, time } from "../dom.js";
 import { payloadDialog } from "./run-dialog.js";
 
@@ -154,6 +154,8 @@ export async function render(view) {
 
   function actions(r) {
     if (r.status === "archived") return h("span", { class: "muted" }, "archived");
+    // What this key may not do to the routine is not offered (agents: their own routines only).
+    if (!access.manages(r)) return null;
     const toggle = r.status === "active"
       ? h("button", { type: "button", class: "secondary" }, "Pause")
       : h("button", { type: "button", class: "secondary" }, "Resume");
@@ -209,7 +211,12 @@ export function triggerSummary(triggers) {
 function newRoutineButton() {
   const button = h("button", { type: "button" }, "New routine");
   const title = h("input", { type: "text", required: true, maxlength: "200" });
-  const assignee = h("input", { type: "text", required: true, value: "agent-1" });
+  // A key that may assign only to its own agent is not offered anyone else.
+  const own = access.assignsOnly;
+  const assignee = h("input", { type: "text", required: true, value: own ?? "agent-1", readonly: own !== null });
+  // A collection-bound key makes routines only of its collection's tasks.
+  const needsTask = access.may("routinesNeedTask");
+  const task = h("select", { required: true }, h("option", { value: "" }, "Choose a task"));
   const projectId = h("input", { type: "text", required: true, value: "default" });
   const description = h("textarea", { rows: "2" });
   const problem = h("div", { "aria-live": "polite" });
@@ -217,7 +224,9 @@ function newRoutineButton() {
   const cancel = h("button", { type: "button", class: "secondary" }, "Cancel");
   const form = h("form", { method: "dialog", "aria-labelledby": "new-routine-title" },
     h("h2", { id: "new-routine-title" }, "New routine"),
-    field("Title", title), field("Assignee agent id", assignee), field("Project id", projectId),
+    field("Title", title),
+    field("Assignee agent id", assignee, own !== null ? "This key assigns routines to its own agent only." : undefined),
+    field("Project id", projectId), needsTask ? field("Task", task) : null,
     field("Description", description), problem, h("div", { class: "buttons" }, save, cancel));
   const dialog = h("dialog", { class: "card" }, form);
   cancel.addEventListener("click", () => dialog.close());
@@ -228,12 +237,25 @@ function newRoutineButton() {
       assigneeAgentId: assignee.value.trim(),
       projectId: projectId.value.trim(),
       description: description.value.trim() || undefined,
+      taskId: needsTask ? task.value : undefined,
     }));
     if (created) {
       dialog.close();
       location.hash = `#/routine/${created.id}`;
     }
   });
-  button.addEventListener("click", () => { dialog.showModal(); title.focus(); });
+  button.addEventListener("click", async () => {
+    dialog.showModal();
+    title.focus();
+    if (needsTask && task.options.length === 1) {
+      try {
+        const tasks = await api.tasks();
+        task.append(...tasks.map((t) => h("option", { value: t.id }, t.name)));
+        if (!tasks.length) problem.replaceChildren(errorBox(new Error("This key's collection has no task yet: a routine needs one.")));
+      } catch (error) {
+        problem.replaceChildren(errorBox(error));
+      }
+    }
+  });
   return h("div", {}, button, dialog);
 }

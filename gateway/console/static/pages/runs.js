@@ -1,6 +1,6 @@
 // Runs, live: the company's run events over SSE (read with fetch, resumed with
 // Last-Event-ID), newest first, filterable; failed runs can be retried, active ones cancelled.
-import { api, streamRunEvents } from "../api.js";
+import { access, api, streamRunEvents } from "../api.js";
 import { act, badge, duration, empty, errorBox, field, h, time } from "../dom.js";
 
 const RETRYABLE = new Set(["failed", "timed_out"]);
@@ -11,6 +11,8 @@ const MAX_KEPT = 5000;
 export async function render(view) {
   const runs = new Map();
   const titles = new Map();
+  // Routines as read (title, assignee), to offer run actions only on those the key manages.
+  const routines = new Map();
   const connection = h("span", { class: "badge", role: "status", "aria-live": "polite" }, "connecting…");
   const problem = h("div", { "aria-live": "polite" });
   const status = h("select", {}, ["", "received", "dispatched", "running", "retry_pending", "succeeded",
@@ -32,7 +34,7 @@ export async function render(view) {
   function learnTitle(routineId) {
     if (titles.has(routineId)) return;
     titles.set(routineId, "");
-    api.routine(routineId).then((r) => { titles.set(routineId, r.title); schedule(); })
+    api.routine(routineId).then((r) => { titles.set(routineId, r.title); routines.set(routineId, r); schedule(); })
       .catch(() => { /* the id is shown instead */ });
   }
 
@@ -68,12 +70,13 @@ export async function render(view) {
     learnTitle(r.routineId);
     const ms = r.finishedAt ? new Date(r.finishedAt) - new Date(r.dispatchedAt || r.createdAt) : null;
     const actions = [];
-    if (CANCELLABLE.has(r.status)) {
+    const manages = access.manages(routines.get(r.routineId));
+    if (CANCELLABLE.has(r.status) && manages) {
       const cancel = h("button", { type: "button", class: "secondary", "aria-label": `Cancel run ${r.runId}` }, "Cancel");
       cancel.addEventListener("click", () => act(cancel, problem, () => api.cancelRun(r.runId)));
       actions.push(cancel);
     }
-    if (RETRYABLE.has(r.status)) {
+    if (RETRYABLE.has(r.status) && manages) {
       const retry = h("button", { type: "button", class: "secondary", "aria-label": `Retry run ${r.runId}` }, "Retry");
       retry.addEventListener("click", () => act(retry, problem, () =>
         api.run(r.routineId, { source: "manual", payload: r.payload ?? undefined })));
