@@ -14,12 +14,13 @@ Embedded mode (the default), at each SQLite durability level (`FULL`, `NORMAL`):
 * a bare Starlette endpoint that answers 202 and does nothing else.
 
 Kafka mode (`--kafka BOOTSTRAP`, or `--kafka tansu` to start a local broker): the
-production `firehook gateway` role alone and `firehook dev --kafka` (consumer in
-the same process), against a hand-rolled Starlette receiver that verifies the
+production `firehook gateway` role alone (publishing to a topic nobody consumes
+during the run) and `firehook dev --kafka` (consumer in the same process), against a hand-rolled Starlette receiver that verifies the
 HMAC and awaits aiokafka's `send_and_wait` with `acks=all`.
 
-It prints each server's requests/s, p50 and p99, and the ratios
-Firehook / hand-rolled and Firehook / bare.
+It prints each server's requests/s, p50 and p99, the CPU (user + system) its
+process spent per request, which other load on the machine distorts far less than
+requests/s, and the ratios Firehook / hand-rolled and Firehook / bare.
 
     python bench/ingest.py
     python bench/ingest.py --duration 10 --connections 64 --repeat 3
@@ -40,6 +41,7 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import hmac
 import os
@@ -99,15 +101,22 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: int
+    cpu_seconds: float = 0.0
 
     @property
     def rps(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
 
+    @property
+    def cpu_us(self) -> float:
+        """The server process's CPU (user + system) per request, in microseconds."""
+        return self.cpu_seconds / self.requests * 1e6 if self.requests else 0.0
+
     def line(self) -> str:
         return (
             f"{self.name:<22} {self.rps:>8.0f} req/s   p50 {self.p50_ms:>7.2f} ms   "
-            f"p99 {self.p99_ms:>7.2f} ms   requests {self.requests:>7}   non-2xx {self.errors}"
+            f"p99 {self.p99_ms:>7.2f} ms   CPU {self.cpu_us:>5.0f} us/req   "
+            f"requests {self.requests:>7}   non-2xx {self.errors}"
         )
 
 
@@ -213,6 +222,12 @@ def create_trigger(base: str, company_id: str, admin_key: str) -> str:
         )
         trigger.raise_for_status()
         return str(trigger.json()["trigger"]["publicId"])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # --- load -------------------------------------------------------------------------------
@@ -341,6 +356,9 @@ class Server:
     firehook: bool = False
     port: int = 0
     path: str = FIRE_PATH.format(public_id="bench")
+    pid: int = 0
+    # Measured after the others: its work outlasts its load (see servers_under_test).
+    measure_last: bool = False
 
     @property
     def base(self) -> str:
@@ -370,10 +388,17 @@ def servers_under_test(
         kafka_env = env | {"FIREHOOK_KAFKA_ENABLE_IDEMPOTENCE": "false"}
         topic = f"bench-{os.urandom(4).hex()}"
         dev = firehook_dev("firehook dev --kafka", workdir, kafka_env, "--kafka", args.kafka)
+        # Its consumer goes on turning the fires into runs after its load ends, on the
+        # same cores and in the database the gateway shares: measured before, the
+        # gateway would pay for it.
+        dev.measure_last = True
         # The production gateway role alone, on the dev server's database (it only reads it).
+        # Its fires go to a topic of their own: on the dev server's, the dev server's
+        # consumer would turn them into runs on the same cores while the gateway is measured.
         gateway_env = kafka_env | {
             "FIREHOOK_DATABASE_URL": dev.command[dev.command.index("--database-url") + 1],
             "FIREHOOK_KAFKA_BOOTSTRAP_SERVERS": args.kafka,
+            "FIREHOOK_TOPIC_FIRES": f"bench-gateway-fires-{os.urandom(4).hex()}",
             "FIREHOOK_HOST": "127.0.0.1",
             "FIREHOOK_PORT": "{port}",
         }
@@ -470,6 +495,7 @@ def _measure(
         server_env = {k: v.replace("{port}", str(server.port)) for k, v in server.env.items()}
         log = workdir / f"{server.name.replace(' ', '-')}.log"
         child = stack.enter_context(process(command, log, env=server_env, cwd=str(workdir)))
+        server.pid = child.pid
         wait_ready(server.base, child, log)
         if server.firehook:
             if server.name == "firehook gateway":
@@ -487,9 +513,10 @@ def _measure(
     )
     if tool == "httpx":
         print("note: a Python client saturates long before the bare server; install wrk")
+    measured = sorted(servers, key=lambda server: server.measure_last)
     for attempt in range(1, args.repeat + 1):
         results: dict[str, Result] = {}
-        for server in servers:
+        for server in measured:
             if args.warmup > 0:
                 run_load(
                     tool,
@@ -500,7 +527,8 @@ def _measure(
                     args.connections,
                     workdir,
                 )
-            results[server.name] = run_load(
+            cpu_before = cpu_seconds(server.pid)
+            result = run_load(
                 tool,
                 server.name,
                 server.base,
@@ -509,6 +537,8 @@ def _measure(
                 args.connections,
                 workdir,
             )
+            cpu = cpu_seconds(server.pid) - cpu_before
+            results[server.name] = dataclasses.replace(result, cpu_seconds=cpu)
         print(f"run {attempt}:")
         for result in results.values():
             print("  " + result.line())

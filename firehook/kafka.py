@@ -206,21 +206,35 @@ class KafkaBus(Bus):
         parent = current_traceparent.get()
         deadline = asyncio.get_running_loop().time() + self._publish_timeout
         acks: list[asyncio.Future[Any]] = []
+        taken = False
         try:
-            async with asyncio.timeout_at(deadline):
-                for message in messages:
-                    ack = await producer.send(
-                        message.topic,
-                        message.value,
-                        key=message.key.encode() if message.key is not None else None,
-                        headers=_headers(message, parent),
-                    )
+            try:
+                # One deadline, and one timer, for handing the messages over and for
+                # their acknowledgements: the gateway publishes once per webhook.
+                async with asyncio.timeout_at(deadline):
+                    for message in messages:
+                        acks.append(
+                            await producer.send(
+                                message.topic,
+                                message.value,
+                                key=message.key.encode() if message.key is not None else None,
+                                headers=_headers(message, parent),
+                            )
+                        )
+                    taken = True
+                    await _acknowledged(acks)
+            except BaseException:
+                for ack in acks:
                     ack.add_done_callback(_retrieve)
-                    acks.append(ack)
-        except (KafkaError, TimeoutError) as exc:
+                raise
+        except KafkaError as exc:
             raise BusUnavailable(f"Kafka did not take the message: {exc!r}") from None
-        if not await _all_done(acks, deadline):
-            raise BusUnavailable(f"Kafka did not acknowledge within {self._publish_timeout:g} s")
+        except TimeoutError:
+            if taken:
+                raise BusUnavailable(
+                    f"Kafka did not acknowledge within {self._publish_timeout:g} s"
+                ) from None
+            raise BusUnavailable("Kafka did not take the message in time") from None
         for ack in acks:
             error = ack.exception()
             if error is not None:
@@ -609,37 +623,30 @@ async def _answers(healthy: Probe) -> bool:
         return False
 
 
-async def _all_done(futures: Sequence[asyncio.Future[Any]], deadline: float) -> bool:
-    """Whether every future is done by `deadline` (loop time); none of them is cancelled.
+async def _acknowledged(futures: Sequence[asyncio.Future[Any]]) -> None:
+    """Return once every future is done; cancelling this wait cancels none of them.
 
-    What `asyncio.wait(futures, timeout=...)` answers, for the cost of one waiter
-    and one timer: the gateway waits like this for every webhook.
+    What `asyncio.wait(futures)` answers, for the cost of one waiter: the gateway
+    waits like this for every webhook, under the deadline of its publish.
     """
-    loop = asyncio.get_running_loop()
-    left = sum(1 for future in futures if not future.done())
-    if not left:
-        return True
-    waiter: asyncio.Future[bool] = loop.create_future()
+    pending = [future for future in futures if not future.done()]
+    if not pending:
+        return
+    left = len(pending)
+    waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def one_done(_future: asyncio.Future[Any]) -> None:
         nonlocal left
         left -= 1
         if not left and not waiter.done():
-            waiter.set_result(True)
+            waiter.set_result(None)
 
-    def expired() -> None:
-        if not waiter.done():
-            waiter.set_result(False)
-
-    for future in futures:
-        if not future.done():
-            future.add_done_callback(one_done)
-    timer = loop.call_at(deadline, expired)
+    for future in pending:
+        future.add_done_callback(one_done)
     try:
-        return await waiter
+        await waiter
     finally:
-        timer.cancel()
-        for future in futures:
+        for future in pending:
             future.remove_done_callback(one_done)
 
 

@@ -326,20 +326,24 @@ def test_the_partitioner_places_keys_as_kafkas_default_does() -> None:
 
 
 async def test_waiting_for_acknowledgements_stops_at_the_deadline_and_cancels_nothing() -> None:
-    from firehook.kafka import _all_done
+    from firehook.kafka import _acknowledged
 
     loop = asyncio.get_running_loop()
     done: asyncio.Future[None] = loop.create_future()
     done.set_result(None)
-    assert await _all_done([done], loop.time())
+    async with asyncio.timeout_at(loop.time()):
+        await _acknowledged([done])
 
     late: asyncio.Future[None] = loop.create_future()
     loop.call_later(0.02, late.set_result, None)
-    assert await _all_done([done, late], loop.time() + 5)
+    async with asyncio.timeout_at(loop.time() + 5):
+        await _acknowledged([done, late])
 
     never: asyncio.Future[None] = loop.create_future()
     started = loop.time()
-    assert not await _all_done([done, never], started + 0.05)
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout_at(started + 0.05):
+            await _acknowledged([done, never])
     assert loop.time() >= started + 0.04  # it waited (timers may run a hair early)
     assert not never.cancelled() and not never.done()
     never.set_result(None)  # resolved later, as aiokafka resolves an ack
