@@ -17,7 +17,7 @@ from gateway import create_app
 from gateway import webhooks as webhooks_module
 from gateway.http import document_response, model_response
 from gateway.views import created_run_document, received_document, received_view, run_view
-from schemas.common import RunSource, RunStatus
+from schemas.common import RunSource
 from schemas.events import FireRequested
 from schemas.runs import TriggerRef
 from tests.conftest import FakeClock, Tenant
