@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -11,7 +11,10 @@ import orjson
 import pytest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from firehook.bus import Bus
 from firehook.context import Context
+from firehook.fires import fire_message, publish_fires
+from firehook.settings import Settings
 from firehook.tracing import RequestContext
 from gateway import create_app
 from gateway import webhooks as webhooks_module
@@ -169,6 +172,18 @@ def compared(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         checked.append("received")
         return document
 
+    async def publish(
+        bus: Bus | None, settings: Settings, fires: Sequence[FireRequested], *args: Any
+    ) -> None:
+        for made in fires:
+            # The fire as validation would have made it: the same message on the bus.
+            valid = FireRequested.model_validate(made.model_dump(include=made.model_fields_set))
+            assert made == valid and made.model_fields_set == valid.model_fields_set
+            assert fire_message(settings, made) == fire_message(settings, valid)
+        checked.append("published")
+        await publish_fires(bus, settings, fires, *args)
+
+    monkeypatch.setattr(webhooks_module, "publish_fires", publish)
     monkeypatch.setattr(webhooks_module, "created_run_document", created)
     monkeypatch.setattr(webhooks_module, "received_document", received)
     return checked
@@ -194,7 +209,7 @@ async def test_each_created_run_answer_equals_the_model_answer(
     client: httpx.AsyncClient, tenant: Tenant, clock: FakeClock, compared: list[str]
 ) -> None:
     await _fire_several(client, tenant, clock)
-    assert compared == ["created"] * 6
+    assert compared == ["published", "created"] * 6
 
 
 async def test_each_received_answer_equals_the_model_answer(
@@ -207,7 +222,7 @@ async def test_each_received_answer_equals_the_model_answer(
     # As a gateway publishing to a broker: no run is handed over, the fire is the answer.
     monkeypatch.setattr(webhooks_module, "applied_runs_of", lambda _ctx: None)
     await _fire_several(client, tenant, clock)
-    assert compared == ["received"] * 6
+    assert compared == ["published", "received"] * 6
 
 
 # --- the route served without the router --------------------------------------------------
