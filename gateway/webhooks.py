@@ -233,9 +233,9 @@ async def _fire(request: Request) -> Response:
         if seen is Seen.OTHER_KEY or (seen is Seen.SAME_KEY and replay_conflict):
             raise Conflict(_REPLAYED_SIGNATURE)
         claimed = seen is Seen.NEW
-    # Every value is the gateway's own and already of its field's type (the key is at
-    # most 255 characters, or `sig:` and a digest): validating them again only costs.
-    fire = FireRequested.model_construct(
+    # Validated, though every value is the gateway's own: pydantic's validation runs in
+    # its core and costs a quarter of `model_construct`, which loops in Python.
+    fire = FireRequested(
         fire_id=fire_id,
         run_id=run_id,
         routine_id=trigger.routine_id,
