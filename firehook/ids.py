@@ -48,9 +48,19 @@ _pool = _RandomPool()
 os.register_at_fork(after_in_child=_pool.after_fork)
 
 
+def _uuid_text(raw: bytes, version: int) -> str:
+    """`str(uuid.UUID(bytes=raw, version=version))`, without making the UUID object,
+    which costs more than the rest of an id."""
+    marked = bytearray(raw)
+    marked[6] = marked[6] & 0x0F | version << 4
+    marked[8] = marked[8] & 0x3F | 0x80
+    text = marked.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
 def new_id() -> str:
     """A random (version 4) UUID, as text."""
-    return str(uuid.UUID(bytes=_pool.take16(), version=4))
+    return _uuid_text(_pool.take16(), 4)
 
 
 @lru_cache(maxsize=4096)
@@ -65,7 +75,7 @@ def run_id_for(routine_id: str, idempotency_key: str) -> str:
     once rather than on every fire.
     """
     digest = hashlib.sha1(_namespace(routine_id) + idempotency_key.encode()).digest()
-    return str(uuid.UUID(bytes=digest[:16], version=5))
+    return _uuid_text(digest[:16], 5)
 
 
 def new_public_id() -> str:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import httptools
 import orjson
@@ -49,6 +49,45 @@ class EdgeLimits:
         )
 
 
+class _CoalescedWrites:
+    """The connection's transport, with the writes of one turn of the loop sent together.
+
+    uvicorn writes an answer's head and its body separately, two system calls and two
+    segments for every small answer; held until the loop's next turn they go as one. A
+    write never waits longer than that turn, and closing sends what is held first.
+    """
+
+    __slots__ = ("_loop", "_pending", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._pending: list[bytes] | None = None
+
+    def write(self, data: bytes) -> None:
+        if self._pending is None:
+            self._pending = [data]
+            self._loop.call_soon(self._flush)
+        else:
+            self._pending.append(data)
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending and not self._transport.is_closing():
+            self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        # Everything else (extra info, reading flow, abort) is the transport's own.
+        return getattr(self._transport, name)
+
+
 class _HeadersTooLarge(Exception):
     """Raised from a parser callback to stop parsing a request whose headers are too large."""
 
@@ -73,6 +112,7 @@ class EdgeProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         full = len(self.connections) >= self.limits.max_connections
         super().connection_made(transport)
+        self.transport = cast(asyncio.Transport, _CoalescedWrites(transport, self.loop))
         if full:
             self._refuse(503, ErrorCode.UNAVAILABLE, "too many connections; retry later")
             return

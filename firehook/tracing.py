@@ -77,12 +77,13 @@ class RequestContext:
             await send(message)
 
         token = current_traceparent.set(span)
+        # Reset by token rather than with `bound_contextvars`, which reads every bound
+        # variable first: the same values are restored, at a fraction of the cost.
+        bound = structlog.contextvars.bind_contextvars(request_id=request_id, trace_id=span[3:35])
         try:
-            with structlog.contextvars.bound_contextvars(
-                request_id=request_id, trace_id=span[3:35]
-            ):
-                await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, send_with_id)
         finally:
+            structlog.contextvars.reset_contextvars(**bound)
             current_traceparent.reset(token)
 
 

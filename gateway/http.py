@@ -66,6 +66,19 @@ def model_response(
     return JSONResponse(model.model_dump(mode="json"), status_code=status_code, headers=headers)
 
 
+def document_response(
+    document: dict[str, Any], status_code: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    """A response document already in wire form, but for its timestamps (UTC with `Z`,
+    as a model prints them) and enums (their value)."""
+    return Response(
+        orjson.dumps(document, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_UTC_Z),
+        status_code=status_code,
+        headers=headers,
+        media_type="application/json",
+    )
+
+
 def list_response(
     rows: Iterable[Any], view: Callable[[Any], BaseModel], *, reader: str, total: int
 ) -> Response:

@@ -82,6 +82,13 @@ class Api:
 
         return register
 
+    def handler(self, method: str, path: str) -> Handler:
+        """The handler of one operation, as its route calls it (errors answered)."""
+        for op in self.operations:
+            if op.method == method and op.path == path:
+                return op.handler
+        raise KeyError(f"{method} {path}")
+
     def routes(self) -> list[Route]:
         by_path: dict[str, dict[str, Handler]] = {}
         for op in self.operations:

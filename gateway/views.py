@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
+from pydantic import BaseModel, TypeAdapter
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -19,7 +21,7 @@ from firehook.store.stats import RunCounts
 from schemas.common import ACTIVE_RUN_STATUSES, RoutineStatus, RunStatus, SigningMode, TriggerKind
 from schemas.events import FireRequested
 from schemas.routines import Routine
-from schemas.runs import FireAccepted, IssueRef, Run, TriggerRef
+from schemas.runs import FireAccepted, IssueRef, Run, RunAttemptView, TriggerRef
 from schemas.stats import NOT_EXECUTED_STATUSES, run_counters
 from schemas.tasks import stale_overrides
 from schemas.triggers import Trigger
@@ -160,6 +162,113 @@ def _paperclip_fields(row: Mapping[str, Any], trigger: Mapping[str, Any] | None)
         "linked_issue_id": issue,
         "linked_issue": IssueRef(id=issue) if issue else None,
     }
+
+
+# --- answers to a fire, built without the models ---------------------------------------
+#
+# A webhook's answer is the run its fire just made (or, through Kafka, the fire itself).
+# Validating that into `Run` and dumping it back costs more than the rest of the answer;
+# these build the same document straight from values the process made itself, in the
+# models' field order, for `gateway.http.document_response` to encode.
+
+
+def _answer_fields(model: type[BaseModel]) -> tuple[tuple[str, str, bool, Any], ...]:
+    return tuple(
+        (name, info.alias or name, info.is_required(), info.default)
+        for name, info in model.model_fields.items()
+    )
+
+
+_RUN_FIELDS: Final = _answer_fields(Run)
+_FIRE_ACCEPTED_FIELDS: Final = _answer_fields(FireAccepted)
+_ATTEMPT_KEYS: Final = tuple(
+    info.alias or name for name, info in RunAttemptView.model_fields.items()
+)
+_ATTEMPTS: Final = TypeAdapter(list[RunAttemptView])
+# A timestamp as `utc_iso` writes it: the model would parse it and print it unchanged.
+_CANONICAL_TIME: Final = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{6})?Z")
+
+
+def _document(
+    fields: tuple[tuple[str, str, bool, Any], ...], values: dict[str, Any]
+) -> dict[str, Any]:
+    # A missing required value fails as the model's validation would (a 500).
+    return {
+        alias: values[name] if required else values.get(name, default)
+        for name, alias, required, default in fields
+    }
+
+
+def _attempts_document(attempts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The attempts as `Run` prints them; anything unusual goes through the model."""
+    document: list[dict[str, Any]] = []
+    for attempt in attempts:
+        if not (attempt.keys() <= set(_ATTEMPT_KEYS) and _plain_attempt(attempt)):
+            return list(_ATTEMPTS.dump_python(_ATTEMPTS.validate_python(attempts), mode="json"))
+        document.append({key: attempt.get(key) for key in _ATTEMPT_KEYS})
+    return document
+
+
+def _plain_attempt(attempt: Mapping[str, Any]) -> bool:
+    if type(attempt.get("attempt")) is not int or type(attempt.get("status")) is not str:
+        return False
+    for key in ("startedAt", "finishedAt"):
+        value = attempt.get(key)
+        if value is not None and not (type(value) is str and _CANONICAL_TIME.fullmatch(value)):
+            return False
+    error, http_status = attempt.get("error"), attempt.get("httpStatus")
+    return (error is None or type(error) is str) and (
+        http_status is None or type(http_status) is int
+    )
+
+
+def created_run_document(row: Mapping[str, Any], trigger: Mapping[str, Any]) -> dict[str, Any]:
+    """`run_view(row, trigger)` as JSON, for a run the consumer of this process just made."""
+    values = dict(row)
+    started, finished = row["created_at"], row["finished_at"]
+    values["duration_ms"] = int((finished - started).total_seconds() * 1000) if finished else None
+    values |= _paperclip_fields_document(row, trigger)
+    values["completed_at"] = finished
+    values["attempts"] = _attempts_document(row["attempts"])
+    return _document(_RUN_FIELDS, values)
+
+
+def _paperclip_fields_document(
+    row: Mapping[str, Any], trigger: Mapping[str, Any]
+) -> dict[str, Any]:
+    status = row["status"]
+    failed = status in (RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.SKIPPED)
+    issue = row.get("linked_issue_id")
+    return {
+        "run_id": row["id"],
+        "triggered_at": row.get("scheduled_for") or row["created_at"],
+        "trigger_payload": row["payload"],
+        "failure_reason": (row.get("error") or row.get("reason")) if failed else None,
+        "trigger": {"id": trigger["id"], "kind": trigger["kind"], "label": trigger["label"]},
+        "linked_issue_id": issue,
+        "linked_issue": {"id": issue} if issue else None,
+    }
+
+
+def received_document(fire: FireRequested, trigger: Mapping[str, Any]) -> dict[str, Any]:
+    """`received_view(fire, TriggerRef(**trigger))` as JSON."""
+    return _document(
+        _FIRE_ACCEPTED_FIELDS,
+        {
+            "id": fire.run_id,
+            "run_id": fire.run_id,
+            "fire_id": fire.fire_id,
+            "company_id": fire.company_id,
+            "routine_id": fire.routine_id,
+            "trigger_id": fire.trigger_id,
+            "source": fire.source,
+            "status": RunStatus.RECEIVED,
+            "idempotency_key": fire.idempotency_key,
+            "triggered_at": fire.scheduled_for or fire.requested_at,
+            "trigger_payload": fire.payload,
+            "trigger": {"id": trigger["id"], "kind": trigger["kind"], "label": trigger["label"]},
+        },
+    )
 
 
 def received_view(fire: FireRequested, trigger: TriggerRef | None = None) -> FireAccepted:

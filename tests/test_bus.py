@@ -70,3 +70,33 @@ async def test_publish_on_a_stopped_bus_is_unavailable() -> None:
     bus.subscribe("t", "g", handler)
     with pytest.raises(BusUnavailable):
         await bus.publish([Message("t", "k", b"{}")])
+
+
+async def test_a_cancelled_publisher_leaves_the_others_of_its_batch_delivered() -> None:
+    bus = InProcessBus()
+    handled: list[str] = []
+    entered = asyncio.Event()
+    release = asyncio.Event()
+
+    async def handler(batch: Sequence[Message]) -> None:
+        entered.set()
+        await release.wait()
+        handled.extend(m.key or "" for m in batch)
+
+    bus.subscribe("t", "g", handler)
+    await bus.start()
+    publishers = [asyncio.create_task(bus.publish([Message("t", k, b"{}")])) for k in "abc"]
+    several = asyncio.create_task(bus.publish([Message("t", "d", b"{}"), Message("t", "e", b"{}")]))
+    await entered.wait()
+    publishers[1].cancel()
+    release.set()
+    results = await asyncio.gather(*publishers, several, return_exceptions=True)
+    await bus.stop()
+    assert [type(r).__name__ for r in results] == [
+        "NoneType",
+        "CancelledError",
+        "NoneType",
+        "NoneType",
+    ]
+    # The message was handed over before its publisher left; the batch went through whole.
+    assert sorted(handled) == ["a", "b", "c", "d", "e"]

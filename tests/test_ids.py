@@ -18,7 +18,7 @@ from firehook.ids import new_id, run_id_for
 def test_new_ids_are_version_4_uuids_and_do_not_repeat() -> None:
     ids = [new_id() for _ in range(20_000)]
     assert len(set(ids)) == len(ids)
-    for text in ids[:100]:
+    for text in ids:
         parsed = uuid.UUID(text)
         assert str(parsed) == text
         assert parsed.version == 4 and parsed.variant == uuid.RFC_4122

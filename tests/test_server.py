@@ -10,13 +10,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import pytest
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from structlog.testing import capture_logs
 
+from firehook import server as server_module
 from firehook.context import Context
 from firehook.server import EdgeProtocol, server_config
 from firehook.settings import Settings
@@ -266,3 +268,46 @@ async def test_the_gateway_answers_a_stalled_management_body_with_a_408(
     assert status == 408
     # A client that stalls is not a server error.
     assert [entry for entry in logs if entry["log_level"] == "error"] == []
+
+
+async def test_an_answer_goes_out_in_one_write_and_a_stream_is_never_held(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    flushed: list[bytes] = []
+    real_flush = server_module._CoalescedWrites._flush
+
+    def flush(self: Any) -> None:
+        flushed.extend(self._pending or ())
+        flushed.append(b"|")
+        real_flush(self)
+
+    monkeypatch.setattr(server_module._CoalescedWrites, "_flush", flush)
+    go_on = asyncio.Event()
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"first;"
+        # The client must have the head and the first chunk before the rest is made.
+        await asyncio.wait_for(go_on.wait(), BOUND)
+        yield b"second"
+
+    async def stream(_request: Request) -> Response:
+        return StreamingResponse(chunks(), media_type="text/plain")
+
+    app = Starlette(routes=[Route("/echo", _echo, methods=["POST"]), Route("/stream", stream)])
+    async with edge_server(app) as port:
+        reader, writer = await _connect(port)
+        writer.write(_request("POST", b'{"a": 1}'))
+        status, _headers, body = await _read_response(reader)
+        assert (status, json.loads(body)) == (200, {"received": 8})
+        # Head and body, written by uvicorn one after the other, left in one write.
+        assert len(flushed) == 3 and flushed[-1] == b"|"
+        assert flushed[0].startswith(b"HTTP/1.1 200") and flushed[1] == body
+
+        writer.write(b"GET /stream HTTP/1.1\r\nHost: edge.test\r\n\r\n")
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), BOUND)
+        first = await asyncio.wait_for(reader.readuntil(b"first;\r\n"), BOUND)
+        go_on.set()
+        rest = await asyncio.wait_for(reader.readuntil(b"0\r\n\r\n"), BOUND)
+        writer.close()
+    assert head.startswith(b"HTTP/1.1 200") and b"transfer-encoding: chunked" in head
+    assert first.endswith(b"first;\r\n") and b"second" in rest
