@@ -127,10 +127,12 @@ class _SlowCommit:
     def __init__(self, monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
         self.threads: list[int] = []
         self.ended: list[float] = []
+        self.started = threading.Event()
         slow = self
 
         def commit(connection: sqlite3.Connection) -> None:
             slow.threads.append(threading.get_ident())
+            slow.started.set()
             time.sleep(seconds)
             sqlite3.Connection.commit(connection)
             slow.ended.append(time.monotonic())
@@ -200,8 +202,7 @@ async def test_a_writer_cancelled_during_its_commit_waits_for_it(
         await _stamped_writes(db, 0)
         slow = _SlowCommit(monkeypatch, 0.3)
         writer = asyncio.create_task(_insert_stamp(db, "s0"))
-        while not slow.threads:
-            await asyncio.sleep(0.01)
+        await asyncio.to_thread(slow.started.wait, 10)
         writer.cancel()
         with pytest.raises(asyncio.CancelledError):
             await writer
