@@ -7,19 +7,20 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from firehook.store.row_insert import RowInsert
 from firehook.store.tables import outbox, routines, run_events, runs, triggers
+
+# The consumer writes a run and its first event for every fire.
+_INSERT_RUNS = RowInsert(runs)
+_INSERT_RUN_EVENTS = RowInsert(run_events)
 
 
 async def insert_runs(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert runs; one already there (same id, or same routine and key) is left alone."""
-    if not rows:
-        return
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    await conn.execute(dialect.insert(runs).on_conflict_do_nothing(), list(rows))
+    await _INSERT_RUNS.execute(conn, rows)
 
 
 async def existing_run_ids(conn: AsyncConnection, run_ids: Iterable[str]) -> set[str]:
@@ -274,10 +275,7 @@ async def outbox_size(conn: AsyncConnection) -> int:
 
 
 async def add_run_events(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
-    if not rows:
-        return
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    await conn.execute(dialect.insert(run_events).on_conflict_do_nothing(), list(rows))
+    await _INSERT_RUN_EVENTS.execute(conn, rows)
 
 
 async def run_events_after(
