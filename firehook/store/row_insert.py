@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Dialect, Table
+from sqlalchemy import Dialect, Table, TypeDecorator
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -87,11 +87,13 @@ def _parameters(
         values = []
         for key, convert, time in steps:
             value = row[key]
-            if time and value is not None:
-                text = formatted.get(value)
-                if text is None:
-                    text = formatted[value] = convert(value)  # type: ignore[misc]
-                value = text
+            if time:
+                # A datetime column's converter keeps None as None.
+                if value is not None:
+                    text = formatted.get(value)
+                    if text is None:
+                        text = formatted[value] = convert(value)  # type: ignore[misc]
+                    value = text
             elif convert is not None:
                 # Not only for values: a JSON column stores None as JSON's null.
                 value = convert(value)
@@ -101,6 +103,8 @@ def _parameters(
 
 
 def _holds_datetimes(column_type: Any) -> bool:
+    if isinstance(column_type, TypeDecorator):
+        column_type = column_type.impl_instance
     try:
         return column_type.python_type is datetime
     except NotImplementedError:
