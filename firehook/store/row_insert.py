@@ -32,13 +32,13 @@ class RowInsert:
     def __init__(self, table: Table) -> None:
         self._table = table
         self._prepared: dict[tuple[str, ...], _Prepared] = {}
+        self._postgres = postgresql.insert(table).on_conflict_do_nothing()
 
     async def execute(self, conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
         if not rows:
             return
         if conn.dialect.name != "sqlite":
-            statement = postgresql.insert(self._table).on_conflict_do_nothing()
-            await conn.execute(statement, list(rows))
+            await conn.execute(self._postgres, list(rows))
             return
         keys = tuple(rows[0])
         prepared = self._prepared.get(keys)
