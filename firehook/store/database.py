@@ -142,8 +142,9 @@ def _configure_sqlite(engine: AsyncEngine, synchronous: str) -> None:
     if synchronous not in ("FULL", "NORMAL"):
         raise ValueError(f"SQLite synchronous must be FULL or NORMAL, not {synchronous!r}")
     sync_engine = engine.sync_engine
-    if synchronous == "FULL":
-        # Only a commit that syncs to disk is worth the hop to another thread.
+    if synchronous == "FULL" and engine.url.database not in (None, "", ":memory:"):
+        # Only a commit that syncs to disk is worth the hop to another thread (and an
+        # in-memory database shares one connection between every reader and the writer).
         engine.dialect.commit_off_loop()  # type: ignore[attr-defined]
 
     @event.listens_for(sync_engine, "connect")
