@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import threading
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -10,7 +13,7 @@ import pytest
 from sqlalchemy import Column, MetaData, String, Table, select, text
 from sqlalchemy.dialects import sqlite
 
-from firehook.store import Database, upgrade_to_head_async
+from firehook.store import Database, sqlite_inline, upgrade_to_head_async
 from firehook.store.database import engine_url
 from firehook.store.tables import UtcDateTime
 
@@ -115,3 +118,99 @@ async def test_either_sqlite_url_migrates_and_runs_on_the_loop(tmp_path: Path, d
 def test_other_urls_are_left_as_they_are() -> None:
     url = "postgresql+asyncpg://user:secret@db.example:5432/firehook"
     assert engine_url(url).render_as_string(hide_password=False) == url
+
+
+class _SlowCommit:
+    """Makes every COMMIT of the inline SQLite connections take `seconds` and notes where
+    and when it ran."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+        self.threads: list[int] = []
+        self.ended: list[float] = []
+        self.started = threading.Event()
+        slow = self
+
+        def commit(connection: sqlite3.Connection) -> None:
+            slow.threads.append(threading.get_ident())
+            slow.started.set()
+            time.sleep(seconds)
+            sqlite3.Connection.commit(connection)
+            slow.ended.append(time.monotonic())
+
+        monkeypatch.setattr(sqlite_inline._Connection, "commit", commit)
+
+
+async def _stamped_writes(db: Database, count: int) -> None:
+    async with db.write() as conn:
+        await conn.run_sync(_metadata.create_all)
+    for n in range(count):
+        await _insert_stamp(db, f"s{n}")
+
+
+async def _insert_stamp(db: Database, stamp_id: str) -> None:
+    async with db.write() as conn:
+        await conn.execute(stamps.insert(), {"id": stamp_id, "at": STAMPS[0]})
+
+
+async def test_a_syncing_commit_leaves_the_loop_free(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With synchronous=FULL the commit (and its fsync) runs on another thread: the loop
+    keeps turning while a writer waits for it, and the row is there once the writer is on."""
+    slow = _SlowCommit(monkeypatch, 0.05)
+    db = Database(f"sqlite:///{tmp_path / 'full.db'}", sqlite_synchronous="FULL")
+    turns = 0
+
+    async def count_turns() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    counter = asyncio.create_task(count_turns())
+    try:
+        await _stamped_writes(db, 3)
+        async with db.read() as conn:
+            stored = (await conn.execute(select(stamps.c.id))).scalars().all()
+    finally:
+        counter.cancel()
+        await db.close()
+    assert sorted(stored) == ["s0", "s1", "s2"]
+    assert slow.threads and threading.get_ident() not in slow.threads
+    assert turns > 10 * len(slow.threads)
+
+
+async def test_a_commit_that_does_not_sync_stays_on_the_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slow = _SlowCommit(monkeypatch, 0)
+    db = Database(f"sqlite:///{tmp_path / 'normal.db'}", sqlite_synchronous="NORMAL")
+    try:
+        await _stamped_writes(db, 2)
+    finally:
+        await db.close()
+    assert slow.threads and set(slow.threads) == {threading.get_ident()}
+
+
+async def test_a_writer_cancelled_during_its_commit_waits_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cancelling a writer whose commit is running on the thread cannot hand its connection
+    to anyone before the commit ended; the next writer then finds a usable connection."""
+    db = Database(f"sqlite:///{tmp_path / 'cancel.db'}", sqlite_synchronous="FULL")
+    try:
+        await _stamped_writes(db, 0)
+        slow = _SlowCommit(monkeypatch, 0.3)
+        writer = asyncio.create_task(_insert_stamp(db, "s0"))
+        await asyncio.to_thread(slow.started.wait, 10)
+        writer.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await writer
+        cancelled_at = time.monotonic()
+        assert slow.ended and slow.ended[0] <= cancelled_at
+        await _insert_stamp(db, "after")
+        async with db.read() as conn:
+            stored = (await conn.execute(select(stamps.c.id))).scalars().all()
+        assert sorted(stored) == ["after", "s0"]
+    finally:
+        await db.close()

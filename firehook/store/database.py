@@ -112,6 +112,8 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+        if self.is_sqlite:
+            self.engine.dialect.stop_committing_off_loop()  # type: ignore[attr-defined]
 
 
 def store_unreachable(error: BaseException) -> bool:
@@ -140,6 +142,10 @@ def _configure_sqlite(engine: AsyncEngine, synchronous: str) -> None:
     if synchronous not in ("FULL", "NORMAL"):
         raise ValueError(f"SQLite synchronous must be FULL or NORMAL, not {synchronous!r}")
     sync_engine = engine.sync_engine
+    if synchronous == "FULL" and engine.url.database not in (None, "", ":memory:"):
+        # Only a commit that syncs to disk is worth the hop to another thread (and an
+        # in-memory database shares one connection between every reader and the writer).
+        engine.dialect.commit_off_loop()  # type: ignore[attr-defined]
 
     @event.listens_for(sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:

@@ -7,26 +7,47 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from firehook.store.row_insert import RowInsert
 from firehook.store.tables import outbox, routines, run_events, runs, triggers
+
+# The consumer writes a run and its first event for every fire.
+_INSERT_RUNS = RowInsert(runs)
+_INSERT_RUN_EVENTS = RowInsert(run_events)
 
 
 async def insert_runs(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert runs; one already there (same id, or same routine and key) is left alone."""
-    if not rows:
-        return
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    await conn.execute(dialect.insert(runs).on_conflict_do_nothing(), list(rows))
+    await _INSERT_RUNS.execute(conn, rows)
+
+
+# Built once, with the ids bound at execution: building a statement and its cache key
+# costs more than running it, and these run for every batch of fires.
+_EXISTING_RUN_IDS = select(runs.c.id).where(runs.c.id.in_(bindparam("ids", expanding=True)))
+_RUNS_BY_ID = select(runs).where(runs.c.id.in_(bindparam("ids", expanding=True)))
+_ROUTINES_BY_ID = (
+    select(routines)
+    .where(routines.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(routines.c.id)
+)
+_LOCKED_ROUTINES_BY_ID = _ROUTINES_BY_ID.with_for_update()
+_ACTIVE_RUNS = (
+    select(runs.c.routine_id, runs.c.id)
+    .where(
+        runs.c.routine_id.in_(bindparam("ids", expanding=True)),
+        runs.c.status.in_(bindparam("statuses", expanding=True)),
+    )
+    .order_by(runs.c.created_at.desc())
+)
 
 
 async def existing_run_ids(conn: AsyncConnection, run_ids: Iterable[str]) -> set[str]:
     ids = list(set(run_ids))
     if not ids:
         return set()
-    result = await conn.execute(select(runs.c.id).where(runs.c.id.in_(ids)))
+    result = await conn.execute(_EXISTING_RUN_IDS, {"ids": ids})
     return set(result.scalars())
 
 
@@ -55,10 +76,8 @@ async def lock_routines(conn: AsyncConnection, routine_ids: Iterable[str]) -> di
     ids = sorted(set(routine_ids))
     if not ids:
         return {}
-    query = select(routines).where(routines.c.id.in_(ids)).order_by(routines.c.id)
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    return {row["id"]: row for row in (await conn.execute(query)).mappings()}
+    query = _LOCKED_ROUTINES_BY_ID if conn.dialect.name == "postgresql" else _ROUTINES_BY_ID
+    return {row["id"]: row for row in (await conn.execute(query, {"ids": ids})).mappings()}
 
 
 async def active_runs(
@@ -68,11 +87,7 @@ async def active_runs(
     ids = list(set(routine_ids))
     if not ids:
         return {}
-    result = await conn.execute(
-        select(runs.c.routine_id, runs.c.id)
-        .where(runs.c.routine_id.in_(ids), runs.c.status.in_(list(statuses)))
-        .order_by(runs.c.created_at.desc())
-    )
+    result = await conn.execute(_ACTIVE_RUNS, {"ids": ids, "statuses": list(statuses)})
     return {routine_id: run_id for routine_id, run_id in result.all()}
 
 
@@ -80,7 +95,7 @@ async def get_runs(conn: AsyncConnection, run_ids: Iterable[str]) -> dict[str, R
     ids = list(set(run_ids))
     if not ids:
         return {}
-    result = await conn.execute(select(runs).where(runs.c.id.in_(ids)))
+    result = await conn.execute(_RUNS_BY_ID, {"ids": ids})
     return {row["id"]: row for row in result.mappings()}
 
 
@@ -274,10 +289,7 @@ async def outbox_size(conn: AsyncConnection) -> int:
 
 
 async def add_run_events(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
-    if not rows:
-        return
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    await conn.execute(dialect.insert(run_events).on_conflict_do_nothing(), list(rows))
+    await _INSERT_RUN_EVENTS.execute(conn, rows)
 
 
 async def run_events_after(

@@ -9,11 +9,19 @@ loop. The price: a statement blocks the loop while it runs (they are short),
 and a write lock held by another process would block it up to `busy_timeout`.
 One process owns a SQLite database, as `firehook dev` does; in-process writers
 are serialised by `Database.write` before they reach SQLite.
+
+The exception is COMMIT when it syncs to disk (`synchronous=FULL`): its fsync
+takes hundreds of microseconds in which the loop could serve requests, so it
+runs on a thread of its own (sqlite3 releases the GIL meanwhile). The writer
+holding the connection waits for it, and the connection is not handed to
+anyone else before the commit ended, cancelled or not.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy import pool
@@ -32,6 +40,21 @@ def _pass_through_async() -> None:
     # driver always does; a coroutine that is already done satisfies it for ~2 µs.
     if in_greenlet():
         await_(_done())
+
+
+async def _commit_on(executor: ThreadPoolExecutor, dbapi_connection: sqlite3.Connection) -> None:
+    committed = asyncio.get_running_loop().run_in_executor(executor, dbapi_connection.commit)
+    cancelled = False
+    while not committed.done():
+        try:
+            await asyncio.wait((committed,))
+        except asyncio.CancelledError:
+            # The connection is in use until the thread is done with it: whoever
+            # cancelled this writer must not roll back or reuse it before then.
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    committed.result()
 
 
 class _Cursor(sqlite3.Cursor):
@@ -70,6 +93,27 @@ class SQLiteDialect_inline(SQLiteDialect_pysqlite):
     supports_statement_cache = True
     supports_server_side_cursors = True
     execution_ctx_cls = _ExecutionContext
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._commit_thread: ThreadPoolExecutor | None = None
+
+    def commit_off_loop(self) -> None:
+        """Commit on a thread of this engine's own from now on (see the module's notes)."""
+        if self._commit_thread is None:
+            self._commit_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-commit")
+
+    def stop_committing_off_loop(self) -> None:
+        """Let the commit thread end (the engine is disposed of: nothing commits any more)."""
+        if self._commit_thread is not None:
+            self._commit_thread.shutdown(wait=False)
+            self._commit_thread = None
+
+    def do_commit(self, dbapi_connection: Any) -> None:
+        if self._commit_thread is not None and in_greenlet():
+            await_(_commit_on(self._commit_thread, dbapi_connection))
+        else:
+            dbapi_connection.commit()
 
     @classmethod
     def get_pool_class(cls, url: URL) -> type[pool.Pool]:
