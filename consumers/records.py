@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consumers.parameters import Row, resolve_parameters
-from firehook.cloudevents import encode_event
+from firehook.cloudevents import event_headers
 from firehook.fires import fire_message
 from firehook.settings import Settings
 from firehook.store import runs as runs_store
@@ -102,20 +102,17 @@ class StatusChanges:
             }
         )
         if self._publish:
-            message = encode_event(
-                topic=self._settings.topic_runs,
-                key=run["routine_id"],
+            headers = event_headers(
                 event_id=ce_id,
                 event_type=run_event_type(status),
                 time=now,
-                data=data,
                 subject=run["id"],
             )
             self.outbox.append(
                 {
-                    "topic": message.topic,
-                    "key": message.key,
-                    "headers": [[name, value.decode()] for name, value in message.headers],
+                    "topic": self._settings.topic_runs,
+                    "key": run["routine_id"],
+                    "headers": [[name, text] for name, text in headers],
                     "body": data,
                     "created_at": now,
                 }

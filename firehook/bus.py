@@ -22,20 +22,63 @@ from firehook.store.database import store_unreachable
 log = structlog.get_logger("firehook.bus")
 
 
-@dataclass(frozen=True, slots=True)
 class Message:
     """One record: a topic, a partitioning key, headers and a value, as Kafka has them.
 
     `decoded` is the object `value` was encoded from, when the publisher had one.
     Only the in-process bus carries it to subscribers (Kafka carries bytes), so that
-    embedded mode does not parse back what it serialised a moment before.
+    embedded mode does not parse back what it serialised a moment before. A message
+    made with `encode` instead of `value` serialises on the first read of `value`:
+    in embedded mode a fire is handed over as an object and its bytes are never built.
     """
 
-    topic: str
-    key: str | None
-    value: bytes
-    headers: tuple[tuple[str, bytes], ...] = ()
-    decoded: object | None = field(default=None, compare=False, repr=False)
+    __slots__ = ("_encode", "_value", "decoded", "headers", "key", "topic")
+
+    def __init__(
+        self,
+        topic: str,
+        key: str | None,
+        value: bytes | None = None,
+        headers: tuple[tuple[str, bytes], ...] = (),
+        decoded: object | None = None,
+        *,
+        encode: Callable[[], bytes] | None = None,
+    ) -> None:
+        if (value is None) == (encode is None):
+            raise TypeError("a message needs exactly one of value and encode")
+        self.topic = topic
+        self.key = key
+        self.headers = headers
+        self.decoded = decoded
+        self._value = value
+        self._encode = encode
+
+    @property
+    def value(self) -> bytes:
+        if self._value is None:
+            assert self._encode is not None
+            self._value = self._encode()
+            self._encode = None
+        return self._value
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Message):
+            return NotImplemented
+        return (self.topic, self.key, self.value, self.headers) == (
+            other.topic,
+            other.key,
+            other.value,
+            other.headers,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.topic, self.key, self.value, self.headers))
+
+    def __repr__(self) -> str:
+        return (
+            f"Message(topic={self.topic!r}, key={self.key!r}, value={self.value!r}, "
+            f"headers={self.headers!r})"
+        )
 
     def header(self, name: str) -> str | None:
         for key, value in self.headers:

@@ -32,6 +32,31 @@ class EventAttributes:
     traceparent: str | None
 
 
+def event_headers(
+    *,
+    event_id: str,
+    event_type: str,
+    time: datetime,
+    subject: str | None = None,
+    source: str = SOURCE,
+    traceparent: str | None = None,
+) -> list[tuple[str, str]]:
+    """The binary-mode headers of a CloudEvent, as text (the outbox stores them so)."""
+    headers = [
+        ("ce_specversion", "1.0"),
+        ("ce_id", event_id),
+        ("ce_source", source),
+        ("ce_type", event_type),
+        ("ce_time", utc_iso(time)),
+        ("content-type", "application/json"),
+    ]
+    if subject is not None:
+        headers.append(("ce_subject", subject))
+    if traceparent is not None:
+        headers.append(("traceparent", traceparent))
+    return headers
+
+
 def encode_event(
     *,
     topic: str,
@@ -44,23 +69,27 @@ def encode_event(
     source: str = SOURCE,
     traceparent: str | None = None,
 ) -> Message:
-    """A binary-mode CloudEvent as a bus message."""
-    headers = [
-        ("ce_specversion", b"1.0"),
-        ("ce_id", event_id.encode()),
-        ("ce_source", source.encode()),
-        ("ce_type", event_type.encode()),
-        ("ce_time", utc_iso(time).encode()),
-        ("content-type", b"application/json"),
-    ]
-    if subject is not None:
-        headers.append(("ce_subject", subject.encode()))
-    if traceparent is not None:
-        headers.append(("traceparent", traceparent.encode()))
+    """A binary-mode CloudEvent as a bus message.
+
+    A model's JSON is built only when something reads the message's `value` (Kafka,
+    a dead letter): the in-process bus hands the model itself to its subscriber.
+    """
+    headers = tuple(
+        (name, text.encode())
+        for name, text in event_headers(
+            event_id=event_id,
+            event_type=event_type,
+            time=time,
+            subject=subject,
+            source=source,
+            traceparent=traceparent,
+        )
+    )
     if isinstance(data, BaseModel):
-        value = data.model_dump_json().encode()
-        return Message(topic, key, value, tuple(headers), decoded=data)
-    return Message(topic=topic, key=key, value=orjson.dumps(data), headers=tuple(headers))
+        # The serializer's bytes are model_dump_json's text before it is decoded.
+        serializer = data.__pydantic_serializer__
+        return Message(topic, key, None, headers, data, encode=lambda: serializer.to_json(data))
+    return Message(topic, key, orjson.dumps(data), headers)
 
 
 def decode_event(

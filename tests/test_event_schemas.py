@@ -138,3 +138,61 @@ def test_in_process_a_fire_is_handed_over_and_from_bytes_it_is_decoded() -> None
     wrong = Message(message.topic, message.key, b"{}", message.headers, decoded=object())
     with pytest.raises(UndecodableEvent, match="invalid data"):
         decode_event(wrong, FireRequested)
+
+
+def test_a_fires_bytes_are_built_only_when_read_and_are_the_models_json() -> None:
+    fire = FireRequested(
+        fire_id="f-3",
+        run_id=RUN_ID,
+        routine_id=ROUTINE_ID,
+        company_id=COMPANY_ID,
+        source=RunSource.WEBHOOK,
+        payload={"text": "héllo \u2028 ✓", "n": [1, 2.5, None]},
+        requested_at=NOW,
+        idempotency_key="delivery-3",
+    )
+    message = fire_message(
+        SETTINGS, fire, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    )
+    handed_over = Message(message.topic, message.key, None, message.headers, fire, encode=boom)
+    # The consumer in process takes the model and never asks for the bytes.
+    _, handed = decode_event(handed_over, FireRequested, expected_type=FIRE_REQUESTED)
+    assert handed is fire
+    # What Kafka is sent is byte for byte the model's JSON, built once.
+    assert message.value == fire.model_dump_json().encode()
+    assert message.value is message.value
+    assert dict(message.headers) == {
+        "ce_specversion": b"1.0",
+        "ce_id": b"f-3",
+        "ce_source": b"/firehook",
+        "ce_type": FIRE_REQUESTED.encode(),
+        "ce_time": b"2026-03-01T12:00:00Z",
+        "content-type": b"application/json",
+        "ce_subject": RUN_ID.encode(),
+        "traceparent": b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    }
+    with pytest.raises(TypeError):
+        Message("t", "k")
+    with pytest.raises(TypeError):
+        Message("t", "k", b"{}", encode=lambda: b"{}")
+
+
+def boom() -> bytes:
+    raise AssertionError("the bytes were built though nothing read them")
+
+
+def test_a_run_events_outbox_headers_are_its_cloudevent_attributes() -> None:
+    changes = StatusChanges(SETTINGS, publish_to_bus=True)
+    changes.record(RUN, NOW)
+    [row] = changes.outbox
+    assert row["topic"] == SETTINGS.topic_runs
+    assert row["key"] == ROUTINE_ID
+    assert row["headers"] == [
+        ["ce_specversion", "1.0"],
+        ["ce_id", changes.events[0]["ce_id"]],
+        ["ce_source", "/firehook"],
+        ["ce_type", changes.events[0]["type"]],
+        ["ce_time", "2026-03-01T12:00:00Z"],
+        ["content-type", "application/json"],
+        ["ce_subject", RUN_ID],
+    ]
