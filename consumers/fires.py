@@ -180,6 +180,8 @@ async def apply_fires(
     written: list[dict[str, Any]] = []
     routines_fired: dict[str, datetime] = {}
     triggers_fired: dict[str, datetime] = {}
+    # Counted per batch once its runs are written: a counter takes a lock per call.
+    created: dict[RunStatus, int] = {}
     for fire in fires:
         if fire.run_id in existing:
             _CONSUMED["duplicate"].inc()
@@ -240,14 +242,17 @@ async def apply_fires(
             else None
         )
         changes.record(row, now, executor)
-        _CONSUMED["run_created"].inc()
-        _RUNS[decision.status].inc()
+        created[decision.status] = created.get(decision.status, 0) + 1
         if fire.source is not RunSource.CHAIN:
             routines_fired[fire.routine_id] = fire.requested_at
             if fire.trigger_id is not None:
                 triggers_fired[fire.trigger_id] = fire.requested_at
     await store.insert_runs(conn, rows)
     written.extend(rows)
+    if created:
+        _CONSUMED["run_created"].inc(sum(created.values()))
+        for status, count in created.items():
+            _RUNS[status].inc(count)
     await store.mark_fired(conn, routines_fired, triggers_fired)
     # Last: the trigger rows mark_fired updates are also the scheduler's to update, so
     # the time between locking the routines and updating them is kept as short as before.

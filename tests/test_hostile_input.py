@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -714,7 +713,8 @@ def deep_message(message: Message, member: str, depth: int) -> Message:
     """`message` with its data's `member` replaced by a value `depth` levels deep."""
     data = orjson.loads(message.value)
     data.pop(member, None)
-    return replace(message, value=with_member(data, member, deep(depth)), decoded=None)
+    value = with_member(data, member, deep(depth))
+    return Message(message.topic, message.key, value, message.headers)
 
 
 @pytest.mark.kafka

@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import httpx
+from prometheus_client import REGISTRY
 from sqlalchemy import update
 from standardwebhooks.webhooks import Webhook
 
@@ -199,3 +200,24 @@ async def test_the_supervisor_starts_a_run_left_waiting_by_a_race(
     assert isinstance(pipeline, Pipeline)
     await pipeline.supervisor.run_once()
     assert await statuses(client, tenant, [second]) == ["dispatched"]
+
+
+async def test_runs_made_together_are_counted_by_outcome_and_status(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    def counted() -> list[float]:
+        return [
+            REGISTRY.get_sample_value("firehook_fires_consumed_total", {"outcome": "run_created"})
+            or 0.0,
+            *(
+                REGISTRY.get_sample_value("firehook_runs_total", {"status": status}) or 0.0
+                for status in ("dispatched", "received", "skipped")
+            ),
+        ]
+
+    routine_id = await routine(client, tenant, "buffer_one")
+    before = counted()
+    await fire_together(client, tenant, routine_id, [f"k{i}" for i in range(6)])
+    await fire(client, tenant, routine_id, "k0")  # a duplicate makes no run
+    after = counted()
+    assert [b - a for a, b in zip(before, after, strict=True)] == [6, 1, 1, 4]
