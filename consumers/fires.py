@@ -18,7 +18,7 @@ from consumers import overlap
 from consumers.conditions import condition_skip_reason
 from consumers.parameters import payload_params_problem
 from consumers.policy import Decision, decide_first_status
-from consumers.records import StatusChanges, executor_context
+from consumers.records import StatusChanges, batch_iso, executor_context
 from consumers.templating import RenderedRun, render_run
 from firehook.bus import Message
 from firehook.cloudevents import UndecodableEvent, decode_event
@@ -34,7 +34,6 @@ from schemas.common import (
     RoutineStatus,
     RunSource,
     RunStatus,
-    utc_iso,
 )
 from schemas.events import FIRE_REQUESTED, FireRequested
 
@@ -296,8 +295,8 @@ def _run_row(
             {
                 "attempt": 1,
                 "status": status.value,
-                "startedAt": utc_iso(now) if dispatched else None,
-                "finishedAt": utc_iso(now) if final else None,
+                "startedAt": batch_iso(now) if dispatched else None,
+                "finishedAt": batch_iso(now) if final else None,
             }
         ],
         "output": None,

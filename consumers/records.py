@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -64,11 +64,27 @@ def run_event(run: Mapping[str, Any]) -> dict[str, Any]:
     for column, name in _RUN_EVENT_FIELDS:
         value = run.get(column)
         if isinstance(value, datetime):
-            value = utc_iso(value)
+            value = batch_iso(value)
         data[name] = value
     if data["attempts"] is None:
         data["attempts"] = []
     return data
+
+
+def batch_iso(value: datetime) -> str:
+    """`utc_iso(value)`, formatted once for the one `now` a whole batch of rows shares."""
+    # Matched by identity, not equality: equal instants in other zones read differently.
+    # The cache holds the instance, so its identity cannot pass to another object.
+    last = _last_iso[0]
+    if last[0] is value:
+        return last[1]
+    text = utc_iso(value)
+    _last_iso[0] = (value, text)
+    return text
+
+
+_EPOCH = datetime.fromtimestamp(0, UTC)
+_last_iso: list[tuple[datetime, str]] = [(_EPOCH, utc_iso(_EPOCH))]
 
 
 class StatusChanges:

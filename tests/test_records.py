@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
-from consumers.records import run_event
+from consumers.records import batch_iso, run_event
+from schemas.common import utc_iso
 from schemas.events import RunEvent
 
 
@@ -48,3 +49,13 @@ def test_run_event_matches_the_schema() -> None:
     }
     assert dumped["attempts"][0]["startedAt"] == "2026-03-01T09:00:00Z"
     assert data["scheduledFor"] == "2026-03-01T09:00:00Z"
+
+
+def test_batch_iso_formats_by_instance_not_by_equal_instant() -> None:
+    utc = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    paris = datetime(2026, 3, 1, 13, 0, tzinfo=timezone(timedelta(hours=1)))
+    assert utc == paris
+    assert batch_iso(utc) == "2026-03-01T12:00:00Z"
+    assert batch_iso(utc) == "2026-03-01T12:00:00Z"
+    assert batch_iso(paris) == utc_iso(paris) == "2026-03-01T13:00:00+01:00"
+    assert batch_iso(utc) == "2026-03-01T12:00:00Z"
