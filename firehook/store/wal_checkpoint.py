@@ -29,7 +29,7 @@ from pathlib import Path
 
 # About 40 MiB of WAL with 4 KiB pages before a commit checkpoints by itself.
 BACKSTOP_PAGES = 10_000
-CHECKPOINT_INTERVAL = 0.1
+CHECKPOINT_INTERVAL = 1.0
 
 
 class WalCheckpointer:
