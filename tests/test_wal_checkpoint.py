@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, text
 
 from firehook.store import Database
-from firehook.store.wal_checkpoint import WalCheckpointer
+from firehook.store.wal_checkpoint import WalCheckpointer, uncopied_frames
 
 _metadata = MetaData()
 notes = Table("notes", _metadata, Column("id", Integer, primary_key=True), Column("body", String))
@@ -19,8 +19,9 @@ BODY = "x" * 3000
 
 
 def wal_pages(path: Path) -> int:
+    """The frames the WAL file has room for: a 32-byte header, then 24 bytes and a page each."""
     wal = path.with_name(path.name + "-wal")
-    return wal.stat().st_size // 4096 if wal.exists() else 0
+    return (wal.stat().st_size - 32) // (24 + 4096) if wal.exists() else 0
 
 
 async def _create(db: Database) -> None:
@@ -122,20 +123,25 @@ async def test_the_checkpointer_copies_the_wal_from_its_own_thread(
     path = tmp_path / "itself.db"
     db = Database(f"sqlite:///{path}")
     assert db.checkpointer is not None
-    db.checkpointer.interval = 0.01
+    db.checkpointer.interval = 3600.0
+    db.checkpointer.threshold_pages = 60
     try:
         await _create(db)
-        for note_id in range(20):
+        for note_id in range(10):
+            await _note(db, note_id)
+        # Below the threshold the WAL waits (for the interval, an hour here).
+        assert uncopied_frames(str(path)) == wal_pages(path) > 0
+        for note_id in range(10, 40):
             await _note(db, note_id)
         for _ in range(3000):
-            if len(threads.threads) >= 2:
+            if threads.threads:
                 break
             await asyncio.sleep(0.01)
         with sqlite3.connect(path) as probe:
             # Every frame written so far is in the database file: nothing is left to copy.
             _, frames, copied = probe.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         assert frames == copied
-        assert len(threads.threads) >= 2
+        assert uncopied_frames(str(path)) == 0
         assert threading.get_ident() not in threads.threads
     finally:
         await db.close()

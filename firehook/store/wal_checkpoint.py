@@ -7,11 +7,13 @@ for it (commits took 0.5 ms at p50 and 11 ms at p90); with `FULL` it runs on the
 commit thread but still holds back the answers of its batch.
 
 So the engine's connections only checkpoint as a backstop, at `backstop_pages`,
-and a thread of its own checkpoints from a connection of its own every
-`interval` seconds. Its checkpoint is PASSIVE: it never takes a lock the writer
-needs, and the writer appends to the WAL meanwhile; once it has copied every
-frame, the writer's next transaction starts the WAL over from its beginning,
-so the file does not grow past what is written between two checkpoints.
+and a thread of its own checkpoints from a connection of its own once the WAL
+holds `threshold_pages` frames not yet copied (SQLite's own threshold), or
+`interval` seconds after the last checkpoint if it holds any. Its checkpoint
+is PASSIVE: it never takes a lock the writer needs, and the writer appends to
+the WAL meanwhile; once it has copied every frame, the writer's next
+transaction starts the WAL over from its beginning, so the file does not grow
+past what is written between two checkpoints.
 A reader holding an old snapshot can keep a PASSIVE checkpoint from finishing;
 the backstop then bounds the WAL as SQLite always did, and `journal_size_limit`
 shrinks the file again once it restarts.
@@ -24,19 +26,51 @@ database file, syncing both.
 from __future__ import annotations
 
 import sqlite3
+import struct
 import threading
+import time
 from pathlib import Path
 
 # About 40 MiB of WAL with 4 KiB pages before a commit checkpoints by itself.
 BACKSTOP_PAGES = 10_000
+THRESHOLD_PAGES = 1000
 CHECKPOINT_INTERVAL = 1.0
+# How often the WAL-index is looked at: a read of 100 bytes, no lock.
+POLL_INTERVAL = 0.02
+
+# The WAL-index header (https://www.sqlite.org/walformat.html), in native byte
+# order: mxFrame (the last frame committed) at byte 16, nBackfill (the frames
+# already copied into the database) at byte 96.
+_MX_FRAME = struct.Struct("=I")
+
+
+def uncopied_frames(path: str) -> int | None:
+    """How many committed WAL frames of the database at `path` wait for a checkpoint,
+    read from its WAL-index; None when there is none to read."""
+    try:
+        with open(f"{path}-shm", "rb") as shm:
+            header = shm.read(100)
+    except OSError:
+        return None
+    if len(header) < 100:
+        return None
+    (mx_frame,) = _MX_FRAME.unpack_from(header, 16)
+    (backfilled,) = _MX_FRAME.unpack_from(header, 96)
+    return max(0, int(mx_frame) - int(backfilled))
 
 
 class WalCheckpointer:
     """Checkpoints the WAL of the database at `path` on a thread until `stop()`."""
 
-    def __init__(self, path: str, *, interval: float = CHECKPOINT_INTERVAL) -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        threshold_pages: int = THRESHOLD_PAGES,
+        interval: float = CHECKPOINT_INTERVAL,
+    ) -> None:
         self.path = path
+        self.threshold_pages = threshold_pages
         self.interval = interval
         self.checkpoints = 0
         self._stopping = threading.Event()
@@ -68,7 +102,13 @@ class WalCheckpointer:
             return self._checkpoint("PASSIVE")
 
     def _run(self) -> None:
-        while not self._stopping.wait(self.interval):
+        last = time.monotonic()
+        while not self._stopping.wait(POLL_INTERVAL):
+            frames = uncopied_frames(self.path)
+            due = time.monotonic() - last >= self.interval
+            if frames == 0 or (not due and (frames is None or frames < self.threshold_pages)):
+                continue
+            last = time.monotonic()
             try:
                 self.checkpoint()
             except sqlite3.Error:
