@@ -21,6 +21,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from firehook.store.wal_checkpoint import BACKSTOP_PAGES, WalCheckpointer
+
 registry.register("sqlite.inline", "firehook.store.sqlite_inline", "SQLiteDialect_inline")
 
 
@@ -69,6 +71,7 @@ class Database:
         pool_size: int = 10,
         max_overflow: int = 10,
         sqlite_synchronous: str = "FULL",
+        wal_backstop_pages: int = BACKSTOP_PAGES,
     ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
@@ -80,8 +83,16 @@ class Database:
             options |= {"pool_size": pool_size, "max_overflow": max_overflow, "pool_pre_ping": True}
         self.engine: AsyncEngine = create_async_engine(engine_url(url), **options)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self.checkpointer: WalCheckpointer | None = None
         if self.is_sqlite:
-            _configure_sqlite(self.engine, sqlite_synchronous)
+            path = self.engine.url.database
+            if path not in (None, "", ":memory:"):
+                self.checkpointer = WalCheckpointer(str(path))
+            _configure_sqlite(
+                self.engine,
+                sqlite_synchronous,
+                wal_backstop_pages if self.checkpointer is not None else None,
+            )
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
@@ -90,6 +101,8 @@ class Database:
             async with self.engine.begin() as conn:
                 yield conn
             return
+        if self.checkpointer is not None:
+            self.checkpointer.start()
         async with self._write_lock, self.engine.connect() as conn:
             await conn.execution_options(sqlite_immediate=True)
             async with conn.begin():
@@ -114,6 +127,8 @@ class Database:
         await self.engine.dispose()
         if self.is_sqlite:
             self.engine.dialect.stop_committing_off_loop()  # type: ignore[attr-defined]
+        if self.checkpointer is not None:
+            await asyncio.to_thread(self.checkpointer.stop)
 
 
 def store_unreachable(error: BaseException) -> bool:
@@ -138,7 +153,7 @@ def engine_url(url: str) -> URL:
     return parsed
 
 
-def _configure_sqlite(engine: AsyncEngine, synchronous: str) -> None:
+def _configure_sqlite(engine: AsyncEngine, synchronous: str, backstop_pages: int | None) -> None:
     if synchronous not in ("FULL", "NORMAL"):
         raise ValueError(f"SQLite synchronous must be FULL or NORMAL, not {synchronous!r}")
     sync_engine = engine.sync_engine
@@ -159,6 +174,12 @@ def _configure_sqlite(engine: AsyncEngine, synchronous: str) -> None:
             "foreign_keys=ON",
         ):
             cursor.execute(f"PRAGMA {pragma}")
+        if backstop_pages is not None:
+            # Checkpoints run on the checkpointer's thread (`wal_checkpoint`); a commit
+            # checkpoints by itself only when the WAL outgrew the backstop.
+            cursor.execute(f"PRAGMA wal_autocheckpoint={backstop_pages}")
+            page_size = cursor.execute("PRAGMA page_size").fetchone()[0]
+            cursor.execute(f"PRAGMA journal_size_limit={backstop_pages * page_size}")
         cursor.close()
 
     @event.listens_for(sync_engine, "begin")
