@@ -21,7 +21,7 @@ from firehook.store.stats import RunCounts
 from schemas.common import ACTIVE_RUN_STATUSES, RoutineStatus, RunStatus, SigningMode, TriggerKind
 from schemas.events import FireRequested
 from schemas.routines import Routine
-from schemas.runs import FireAccepted, IssueRef, Run, RunAttemptView, TriggerRef
+from schemas.runs import FireAccepted, Run, RunAttemptView, TriggerRef
 from schemas.stats import NOT_EXECUTED_STATUSES, run_counters
 from schemas.tasks import stale_overrides
 from schemas.triggers import Trigger
@@ -148,6 +148,8 @@ def run_view(row: Mapping[Any, Any], trigger: Mapping[Any, Any] | None = None) -
 
 
 def _paperclip_fields(row: Mapping[str, Any], trigger: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Paperclip's names for a run's fields, as plain values (the model path and the
+    answers built without it share them)."""
     status = row["status"]
     failed = status in (RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.SKIPPED)
     issue = row.get("linked_issue_id")
@@ -156,11 +158,11 @@ def _paperclip_fields(row: Mapping[str, Any], trigger: Mapping[str, Any] | None)
         "triggered_at": row.get("scheduled_for") or row["created_at"],
         "trigger_payload": row["payload"],
         "failure_reason": (row.get("error") or row.get("reason")) if failed else None,
-        "trigger": TriggerRef(id=trigger["id"], kind=trigger["kind"], label=trigger["label"])
+        "trigger": {"id": trigger["id"], "kind": trigger["kind"], "label": trigger["label"]}
         if trigger is not None
         else None,
         "linked_issue_id": issue,
-        "linked_issue": IssueRef(id=issue) if issue else None,
+        "linked_issue": {"id": issue} if issue else None,
     }
 
 
@@ -227,27 +229,10 @@ def created_run_document(row: Mapping[str, Any], trigger: Mapping[str, Any]) -> 
     values = dict(row)
     started, finished = row["created_at"], row["finished_at"]
     values["duration_ms"] = int((finished - started).total_seconds() * 1000) if finished else None
-    values |= _paperclip_fields_document(row, trigger)
+    values |= _paperclip_fields(row, trigger)
     values["completed_at"] = finished
     values["attempts"] = _attempts_document(row["attempts"])
     return _document(_RUN_FIELDS, values)
-
-
-def _paperclip_fields_document(
-    row: Mapping[str, Any], trigger: Mapping[str, Any]
-) -> dict[str, Any]:
-    status = row["status"]
-    failed = status in (RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.SKIPPED)
-    issue = row.get("linked_issue_id")
-    return {
-        "run_id": row["id"],
-        "triggered_at": row.get("scheduled_for") or row["created_at"],
-        "trigger_payload": row["payload"],
-        "failure_reason": (row.get("error") or row.get("reason")) if failed else None,
-        "trigger": {"id": trigger["id"], "kind": trigger["kind"], "label": trigger["label"]},
-        "linked_issue_id": issue,
-        "linked_issue": {"id": issue} if issue else None,
-    }
 
 
 def received_document(fire: FireRequested, trigger: Mapping[str, Any]) -> dict[str, Any]:
