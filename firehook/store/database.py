@@ -21,8 +21,6 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from firehook.store.wal_checkpoint import BACKSTOP_PAGES, WalCheckpointer
-
 registry.register("sqlite.inline", "firehook.store.sqlite_inline", "SQLiteDialect_inline")
 
 
@@ -71,7 +69,6 @@ class Database:
         pool_size: int = 10,
         max_overflow: int = 10,
         sqlite_synchronous: str = "FULL",
-        wal_backstop_pages: int = BACKSTOP_PAGES,
     ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
@@ -83,16 +80,8 @@ class Database:
             options |= {"pool_size": pool_size, "max_overflow": max_overflow, "pool_pre_ping": True}
         self.engine: AsyncEngine = create_async_engine(engine_url(url), **options)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
-        self.checkpointer: WalCheckpointer | None = None
         if self.is_sqlite:
-            path = self.engine.url.database
-            if path not in (None, "", ":memory:"):
-                self.checkpointer = WalCheckpointer(str(path))
-            _configure_sqlite(
-                self.engine,
-                sqlite_synchronous,
-                wal_backstop_pages if self.checkpointer is not None else None,
-            )
+            _configure_sqlite(self.engine, sqlite_synchronous)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
@@ -101,8 +90,6 @@ class Database:
             async with self.engine.begin() as conn:
                 yield conn
             return
-        if self.checkpointer is not None:
-            self.checkpointer.start()
         async with self._write_lock, self.engine.connect() as conn:
             await conn.execution_options(sqlite_immediate=True)
             async with conn.begin():
@@ -127,8 +114,6 @@ class Database:
         await self.engine.dispose()
         if self.is_sqlite:
             self.engine.dialect.stop_committing_off_loop()  # type: ignore[attr-defined]
-        if self.checkpointer is not None:
-            await asyncio.to_thread(self.checkpointer.stop)
 
 
 def store_unreachable(error: BaseException) -> bool:
@@ -153,7 +138,7 @@ def engine_url(url: str) -> URL:
     return parsed
 
 
-def _configure_sqlite(engine: AsyncEngine, synchronous: str, backstop_pages: int | None) -> None:
+def _configure_sqlite(engine: AsyncEngine, synchronous: str) -> None:
     if synchronous not in ("FULL", "NORMAL"):
         raise ValueError(f"SQLite synchronous must be FULL or NORMAL, not {synchronous!r}")
     sync_engine = engine.sync_engine
@@ -174,12 +159,6 @@ def _configure_sqlite(engine: AsyncEngine, synchronous: str, backstop_pages: int
             "foreign_keys=ON",
         ):
             cursor.execute(f"PRAGMA {pragma}")
-        if backstop_pages is not None:
-            # Checkpoints run on the checkpointer's thread (`wal_checkpoint`); a commit
-            # checkpoints by itself only when the WAL outgrew the backstop.
-            cursor.execute(f"PRAGMA wal_autocheckpoint={backstop_pages}")
-            page_size = cursor.execute("PRAGMA page_size").fetchone()[0]
-            cursor.execute(f"PRAGMA journal_size_limit={backstop_pages * page_size}")
         cursor.close()
 
     @event.listens_for(sync_engine, "begin")
